@@ -1,0 +1,1 @@
+"""The `cogvision` command: a thin shell over the stage functions."""
