@@ -14,4 +14,9 @@ echo "== 2. validate and count it (cogvision validate / stats)"
 "$CLI" validate "$DEMO_DIR/synth/decompositions.jsonl"
 "$CLI" stats "$DEMO_DIR/synth/decompositions.jsonl"
 
+# -- decompose step goes here (scripted local OpenAI-compatible server)
+# -- review step goes here (skipped in the demo with a one-line explanation)
+# -- publish step goes here
+# -- harness steps go here
+
 echo "== demo finished: outputs in $DEMO_DIR"

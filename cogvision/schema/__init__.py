@@ -20,12 +20,15 @@ from cogvision.schema.records import (
     SubQuestion,
     Verification,
 )
+from cogvision.schema.splits import TEST, TRAIN, assign_splits, split_decompositions
 from cogvision.schema.taxonomy import TAXONOMY_NAMES, Function, Taxonomy, get_taxonomy
 
 __all__ = [
     "RECORD_TYPES",
     "SCHEMA_VERSION",
     "TAXONOMY_NAMES",
+    "TEST",
+    "TRAIN",
     "Decomposition",
     "FailureRecord",
     "FileDigest",
@@ -40,9 +43,11 @@ __all__ = [
     "SubQuestion",
     "Taxonomy",
     "Verification",
+    "assign_splits",
     "canonical_json",
     "content_hash",
     "get_taxonomy",
     "make_id",
     "sha256_bytes",
+    "split_decompositions",
 ]
