@@ -1,8 +1,8 @@
 """Reading and writing artifacts on disk: validated JSONL, crash-safe writes, run manifests.
 
-Reading validates every line and reports ``file:line: field: problem``. Writing never leaves a partial
-file: streams append and flush one complete line at a time (a killed run resumes from what is there);
-rewrites go to a temporary file in the same folder and are renamed over the target.
+Reading validates every line and reports ``file:line: field: problem``. Writing never leaves a
+partial file: streams append and flush one complete line at a time (a killed run resumes from what
+is there); rewrites go to a temporary file in the same folder and are renamed over the target.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
-SECRET_KEY_PATTERN = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization)", re.I)
+# A config key names a secret when it is one of these or ends with one (max_tokens does not).
+SECRET_KEY_PATTERN = re.compile(
+    r"(^|[_-])(api[_-]?key|token|access[_-]?token|secret|password|passwd|authorization)$", re.I
+)
 SECRET_ENV_VARS = ("OPENAI_API_KEY", "LABEL_STUDIO_API_KEY", "HF_TOKEN", "LABEL_STUDIO_PASSWORD")
 REDACTED = "***"
 
@@ -59,14 +62,20 @@ def _parse_line(text: str, model: type[T], path: Path, line_no: int) -> T:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SchemaError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=path, line=line_no,
-                          value=text.strip()[:60]) from None
+        raise SchemaError(
+            f"malformed JSON: {exc.msg} at column {exc.colno}",
+            path=path,
+            line=line_no,
+            value=text.strip()[:60],
+        ) from None
     if not isinstance(data, dict):
         raise SchemaError("expected a JSON object", path=path, line=line_no, value=data)
     try:
         return model.model_validate(data)
     except SchemaError as exc:  # raised inside a validator (e.g. unknown function label)
-        raise SchemaError(exc.problem, path=path, line=line_no, field=exc.field, value=exc.value) from None
+        raise SchemaError(
+            exc.problem, path=path, line=line_no, field=exc.field, value=exc.value
+        ) from None
     except ValidationError as exc:
         raise schema_error_from(exc, path, line_no) from None
 
@@ -103,8 +112,13 @@ def read_jsonl(path: str | Path, model: type[T], *, allow_empty: bool = False) -
         rid = _record_id(record)
         if rid is not None:
             if rid in first_line:
-                raise SchemaError(f"duplicate id (first seen on line {first_line[rid]})",
-                                  path=path, line=line_no, field="id", value=rid)
+                raise SchemaError(
+                    f"duplicate id (first seen on line {first_line[rid]})",
+                    path=path,
+                    line=line_no,
+                    field="id",
+                    value=rid,
+                )
             first_line[rid] = line_no
         records.append(record)
     if not records and not allow_empty:
@@ -126,8 +140,15 @@ def check_jsonl(path: str | Path, model: type[T]) -> tuple[list[T], list[SchemaE
             continue
         rid = _record_id(record)
         if rid is not None and rid in first_line:
-            problems.append(SchemaError(f"duplicate id (first seen on line {first_line[rid]})",
-                                        path=path, line=line_no, field="id", value=rid))
+            problems.append(
+                SchemaError(
+                    f"duplicate id (first seen on line {first_line[rid]})",
+                    path=path,
+                    line=line_no,
+                    field="id",
+                    value=rid,
+                )
+            )
             continue
         if rid is not None:
             first_line[rid] = line_no
@@ -209,7 +230,7 @@ def _truncate_torn_tail(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it over ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -270,20 +291,43 @@ def redact(config: Any) -> Any:
 
 def git_revision(cwd: str | Path | None = None) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=cwd or Path(__file__).parent, capture_output=True, text=True,
-                           timeout=5, check=False).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=cwd or Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    ).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-TRACKED_PACKAGES = ("cogvision", "pydantic", "numpy", "pillow", "torch", "transformers", "datasets",
-                    "openai", "label-studio-sdk", "pyarrow", "huggingface-hub", "safetensors")
+TRACKED_PACKAGES = (
+    "cogvision",
+    "pydantic",
+    "numpy",
+    "pillow",
+    "torch",
+    "transformers",
+    "datasets",
+    "openai",
+    "label-studio-sdk",
+    "pyarrow",
+    "huggingface-hub",
+    "safetensors",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -296,10 +340,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(stage: str, *, config: dict[str, Any] | None = None,
-                   inputs: Iterable[str | Path] = (), outputs: Iterable[str | Path] = (),
-                   counts: dict[str, int] | None = None, seed: int | None = None,
-                   started_at: datetime | None = None, extra: dict[str, Any] | None = None) -> Manifest:
+def build_manifest(
+    stage: str,
+    *,
+    config: dict[str, Any] | None = None,
+    inputs: Iterable[str | Path] = (),
+    outputs: Iterable[str | Path] = (),
+    counts: dict[str, int] | None = None,
+    seed: int | None = None,
+    started_at: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Manifest:
     return Manifest(
         stage=stage,
         command=[str(a) for a in redact(list(sys.argv))],

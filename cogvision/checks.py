@@ -25,8 +25,9 @@ def detect_record_type(path: str | Path) -> type[Record]:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise SchemaError(f"malformed JSON: {exc.msg}", path=path, line=line_no,
-                                  value=text.strip()[:60]) from None
+                raise SchemaError(
+                    f"malformed JSON: {exc.msg}", path=path, line=line_no, value=text.strip()[:60]
+                ) from None
             if isinstance(data, dict) and "subquestions" in data:
                 return Decomposition
             if isinstance(data, dict) and "item_id" in data and "stage" in data:
@@ -35,7 +36,9 @@ def detect_record_type(path: str | Path) -> type[Record]:
     raise ArtifactError(f"{path}: empty input (no records)")
 
 
-def validate_file(path: str | Path, *, check_images: bool = True) -> tuple[list[Record], list[SchemaError]]:
+def validate_file(
+    path: str | Path, *, check_images: bool = True
+) -> tuple[list[Record], list[SchemaError]]:
     """Every problem in a JSONL artifact: schema, duplicates, and (optionally) image files."""
     path = Path(path)
     model = detect_record_type(path)

@@ -1,6 +1,7 @@
 """Config resolution: defaults < YAML file < ``-C key=value`` overrides.
 
-Overrides use dotted keys (``probe.top_p=0.05``) and YAML-parsed values (``true``, ``0.1``, ``[1,2]``).
+Overrides use dotted keys (``probe.top_p=0.05``) and YAML-parsed values (``true``, ``0.1``,
+``[1,2]``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise SchemaError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from None
+        raise SchemaError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SchemaError("expected a mapping at the top level", path=path, value=type(data).__name__)
+        raise SchemaError(
+            "expected a mapping at the top level", path=path, value=type(data).__name__
+        )
     return data
 
 
@@ -71,8 +76,13 @@ def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def resolve(model: type[M], *, path: str | Path | None = None, overrides: list[str] | None = None,
-            flags: dict[str, Any] | None = None) -> M:
+def resolve(
+    model: type[M],
+    *,
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    flags: dict[str, Any] | None = None,
+) -> M:
     """Build a config model from defaults, an optional YAML file, flags and -C overrides."""
     data: dict[str, Any] = load_yaml(path) if path else {}
     data = merge(data, {k: v for k, v in (flags or {}).items() if v is not None})

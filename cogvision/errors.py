@@ -70,9 +70,7 @@ class PrerequisiteError(CogvisionError):
     def __init__(self, package: str, extra: str) -> None:
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"this needs the '{package}' package: pip install 'cogvision[{extra}]'"
-        )
+        super().__init__(f"this needs the '{package}' package: pip install 'cogvision[{extra}]'")
 
 
 class AdapterError(CogvisionError):

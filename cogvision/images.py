@@ -1,4 +1,4 @@
-"""Image files: fingerprinting into ``ImageRef``, verification, and paths that must stay in a root."""
+"""Image files: fingerprints (``ImageRef``), verification, and paths that must stay in a root."""
 
 from __future__ import annotations
 
@@ -11,37 +11,53 @@ from cogvision.errors import SchemaError
 from cogvision.schema import ImageRef, sha256_bytes
 
 
-def safe_join(root: str | Path, relative: str, *, source: str | Path | None = None,
-              line: int | None = None) -> Path:
+def safe_join(
+    root: str | Path, relative: str, *, source: str | Path | None = None, line: int | None = None
+) -> Path:
     """``root / relative``, refusing absolute paths and paths that escape ``root``."""
     root_resolved = Path(root).resolve()
     candidate = (root_resolved / relative).resolve()
     if Path(relative).is_absolute() or not candidate.is_relative_to(root_resolved):
-        raise SchemaError(f"image path escapes the source root {root_resolved}",
-                          path=source, line=line, field="image", value=relative)
+        raise SchemaError(
+            f"image path escapes the source root {root_resolved}",
+            path=source,
+            line=line,
+            field="image",
+            value=relative,
+        )
     return candidate
 
 
-def image_ref_from_bytes(data: bytes, path: str, *, source: str | Path | None = None,
-                         line: int | None = None) -> ImageRef:
+def image_ref_from_bytes(
+    data: bytes, path: str, *, source: str | Path | None = None, line: int | None = None
+) -> ImageRef:
     """Decode ``data`` fully (so corrupt files fail here, not downstream) and fingerprint it."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             width, height, fmt = img.width, img.height, img.format or "UNKNOWN"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise SchemaError(f"corrupt or unreadable image: {exc}", path=source, line=line,
-                          field="image", value=path) from None
-    return ImageRef(path=path, sha256=sha256_bytes(data), width=width, height=height,
-                    bytes=len(data), format=fmt)
+        raise SchemaError(
+            f"corrupt or unreadable image: {exc}", path=source, line=line, field="image", value=path
+        ) from None
+    return ImageRef(
+        path=path,
+        sha256=sha256_bytes(data),
+        width=width,
+        height=height,
+        bytes=len(data),
+        format=fmt,
+    )
 
 
-def image_ref_from_file(file: str | Path, stored_path: str, *, source: str | Path | None = None,
-                        line: int | None = None) -> ImageRef:
+def image_ref_from_file(
+    file: str | Path, stored_path: str, *, source: str | Path | None = None, line: int | None = None
+) -> ImageRef:
     file = Path(file)
     if not file.is_file():
-        raise SchemaError("image file not found", path=source, line=line, field="image",
-                          value=str(file))
+        raise SchemaError(
+            "image file not found", path=source, line=line, field="image", value=str(file)
+        )
     return image_ref_from_bytes(file.read_bytes(), stored_path, source=source, line=line)
 
 
@@ -51,18 +67,24 @@ def resolve_image(ref: ImageRef, base: str | Path) -> Path:
     return path if path.is_absolute() else Path(base) / path
 
 
-def verify_image(ref: ImageRef, base: str | Path, *, source: str | Path | None = None,
-                 line: int | None = None) -> Path:
+def verify_image(
+    ref: ImageRef, base: str | Path, *, source: str | Path | None = None, line: int | None = None
+) -> Path:
     """Check that the referenced file exists and has the recorded sha256; return its path."""
     path = resolve_image(ref, base)
     if not path.is_file():
-        raise SchemaError("image file not found", path=source, line=line, field="image.path",
-                          value=str(path))
+        raise SchemaError(
+            "image file not found", path=source, line=line, field="image.path", value=str(path)
+        )
     digest = sha256_bytes(path.read_bytes())
     if digest != ref.sha256:
-        raise SchemaError(f"image bytes changed (sha256 {digest[:12]}... != recorded "
-                          f"{ref.sha256[:12]}...)", path=source, line=line, field="image.sha256",
-                          value=str(path))
+        raise SchemaError(
+            f"image bytes changed (sha256 {digest[:12]}... != recorded {ref.sha256[:12]}...)",
+            path=source,
+            line=line,
+            field="image.sha256",
+            value=str(path),
+        )
     return path
 
 

@@ -1,4 +1,4 @@
-"""Shared CLI pieces: consoles, the config options, and a progress bar with rate, ETA and failures."""
+"""Shared CLI pieces: consoles, config options, a progress bar with rate, ETA and failures."""
 
 from __future__ import annotations
 
@@ -54,5 +54,7 @@ def progress(*, failures: bool = True) -> Progress:
         TimeRemainingColumn(),
     ]
     if failures:
-        columns.append(TextColumn("retries {task.fields[retries]} failures {task.fields[failures]}"))
+        columns.append(
+            TextColumn("retries {task.fields[retries]} failures {task.fields[failures]}")
+        )
     return Progress(*columns, console=err_console)

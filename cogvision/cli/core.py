@@ -16,7 +16,9 @@ schema_app = typer.Typer(help="Record schemas (JSON Schema export).", no_args_is
 
 @schema_app.command("export")
 def schema_export(
-    out: Annotated[Path, typer.Option(help="Folder for the *.schema.json files.")] = Path("schemas"),
+    out: Annotated[Path, typer.Option(help="Folder for the *.schema.json files.")] = Path(
+        "schemas"
+    ),
     check: Annotated[bool, typer.Option(help="Only report stale files; exit 1 if any.")] = False,
 ) -> None:
     """Write the JSON Schema of every record type (SourceQuestion, Decomposition, ...)."""
@@ -32,8 +34,12 @@ def schema_export(
 
 
 def validate(
-    file: Annotated[Path, typer.Argument(help="A JSONL artifact (questions, decompositions, failures).")],
-    images: Annotated[bool, typer.Option(help="Also check that image files exist and match sha256.")] = True,
+    file: Annotated[
+        Path, typer.Argument(help="A JSONL artifact (questions, decompositions, failures).")
+    ],
+    images: Annotated[
+        bool, typer.Option(help="Also check that image files exist and match sha256.")
+    ] = True,
     max_errors: Annotated[int, typer.Option(help="Print at most this many problems.")] = 50,
 ) -> None:
     """Validate every line of FILE; exit 1 with line-numbered errors."""
@@ -62,8 +68,11 @@ def stats(
         console.print_json(json.dumps(result.as_dict()))
         return
     console.print(f"{file}: {result.questions} questions, {result.subquestions} sub-questions")
-    for title, counter in (("function", result.by_function), ("source", result.by_source),
-                           ("split", result.by_split)):
+    for title, counter in (
+        ("function", result.by_function),
+        ("source", result.by_source),
+        ("split", result.by_split),
+    ):
         if not counter:
             continue
         total = sum(counter.values())

@@ -16,7 +16,8 @@ app = typer.Typer(
     name="cogvision",
     help=(
         "Build, review, publish and evaluate CogVision-style benchmarks: complex image questions "
-        "decomposed into sub-questions labelled with cognitive functions, and the functional attention "
+        "decomposed into sub-questions labelled with cognitive functions, and the functional "
+        "attention "
         "heads of vision-language models that serve them."
     ),
     no_args_is_help=True,
@@ -29,8 +30,10 @@ core.register(app)
 
 def run() -> None:
     """Console-script entry: one-line errors with the documented exit codes."""
-    logging.basicConfig(level=os.environ.get("COGVISION_LOG", "WARNING").upper(),
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("COGVISION_LOG", "WARNING").upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         app()
     except CogvisionError as exc:

@@ -31,13 +31,17 @@ class Record(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: int = Field(default=SCHEMA_VERSION, description="Version of this record's schema.")
+    schema_version: int = Field(
+        default=SCHEMA_VERSION, description="Version of this record's schema."
+    )
 
     @field_validator("schema_version")
     @classmethod
     def _known_version(cls, value: int) -> int:
         if value != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {value} is not supported (this cogvision reads {SCHEMA_VERSION})")
+            raise ValueError(
+                f"schema_version {value} is not supported (this cogvision reads {SCHEMA_VERSION})"
+            )
         return value
 
 
@@ -76,14 +80,22 @@ class SourceRef(Part):
 class SourceQuestion(Record):
     """A complex (main) question about one image, before decomposition."""
 
-    id: str = Field(default="", description="Content hash `q-...` of source, question, answer, choices, image.")
+    id: str = Field(
+        default="", description="Content hash `q-...` of source, question, answer, choices, image."
+    )
     image: ImageRef | None = Field(default=None, description="The image; None for text-only items.")
     question: str = Field(description="The main question as asked.")
-    answer: str = Field(description="Reference answer (for multiple choice: the correct option's text).")
-    choices: list[str] | None = Field(default=None, description="Options for multiple-choice questions.")
+    answer: str = Field(
+        description="Reference answer (for multiple choice: the correct option's text)."
+    )
+    choices: list[str] | None = Field(
+        default=None, description="Options for multiple-choice questions."
+    )
     source: SourceRef
     license: str = Field(description="SPDX id or licence name of the source item.")
-    metadata: Metadata = Field(default_factory=dict, description="Source-specific extras (JSON values).")
+    metadata: Metadata = Field(
+        default_factory=dict, description="Source-specific extras (JSON values)."
+    )
 
     _check_question = field_validator("question", "answer")(_not_blank)
 
@@ -113,7 +125,9 @@ class Verification(Part):
 
     model: str
     answer: str
-    agrees: bool = Field(description="Whether the verifier's answer matches the sub-question's answer.")
+    agrees: bool = Field(
+        description="Whether the verifier's answer matches the sub-question's answer."
+    )
 
 
 class SubQuestion(Part):
@@ -123,7 +137,9 @@ class SubQuestion(Part):
     question: str
     answer: str
     function: str = Field(description="Canonical function name in the decomposition's taxonomy.")
-    depends_on: list[int] = Field(default_factory=list, description="Indices of earlier steps used.")
+    depends_on: list[int] = Field(
+        default_factory=list, description="Indices of earlier steps used."
+    )
     verification: Verification | None = None
 
     _check_text = field_validator("question", "answer", "function")(_not_blank)
@@ -151,7 +167,9 @@ class ReviewOutcome(Part):
 class Decomposition(Record):
     """A main question decomposed into sequentially dependent, function-labelled sub-questions."""
 
-    id: str = Field(default="", description="`d-...` hash of question id, taxonomy, generator, model, prompt.")
+    id: str = Field(
+        default="", description="`d-...` hash of question id, taxonomy, generator, model, prompt."
+    )
     question: SourceQuestion
     taxonomy: Literal["cogvision", "cogvsr", "cogqa"]
     chain_of_thought: str | None = None
@@ -183,7 +201,9 @@ class Decomposition(Record):
         seen: set[str] = set()
         for position, sub in enumerate(self.subquestions):
             if sub.index != position:
-                raise ValueError(f"subquestions[{position}].index is {sub.index}, expected {position}")
+                raise ValueError(
+                    f"subquestions[{position}].index is {sub.index}, expected {position}"
+                )
             if sub.function not in taxonomy.names:
                 taxonomy.canonical(sub.function)  # raises with the valid names when unknown
                 raise ValueError(
@@ -191,7 +211,9 @@ class Decomposition(Record):
                     f"use the canonical name {taxonomy.canonical(sub.function)!r}"
                 )
             if any(d < 0 or d >= position for d in sub.depends_on):
-                raise ValueError(f"subquestions[{position}].depends_on {sub.depends_on} must point backwards")
+                raise ValueError(
+                    f"subquestions[{position}].depends_on {sub.depends_on} must point backwards"
+                )
             folded = " ".join(sub.question.lower().split())
             if folded in seen:
                 raise ValueError(f"subquestions[{position}] repeats an earlier sub-question")
@@ -214,7 +236,9 @@ class FailureRecord(Record):
     errors: list[str] = Field(default_factory=list, description="Every error seen, oldest first.")
     attempts: int = Field(default=1, ge=0)
     raw_response: str | None = Field(default=None, description="Last raw model output, if any.")
-    input: Metadata | None = Field(default=None, description="The input item, when it could be read.")
+    input: Metadata | None = Field(
+        default=None, description="The input item, when it could be read."
+    )
     created_at: datetime = Field(default_factory=utc_now)
 
     @property

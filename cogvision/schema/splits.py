@@ -1,9 +1,9 @@
 """Deterministic train/test splits shared by publish and the harness.
 
-Items are grouped so that all questions about the same image land in the same split (grouping key: the
-image's sha256, or the question id for text-only items). Within each source, groups are ordered by a
-seeded hash and the first ``round(test_fraction * n_groups)`` become ``test``: stratified by source,
-independent of input order, and stable when unrelated items are added.
+Items are grouped so that all questions about the same image land in the same split (grouping
+key: the image's sha256, or the question id for text-only items). Within each source, groups are
+ordered by a seeded hash and the first ``round(test_fraction * n_groups)`` become ``test``:
+stratified by source, independent of input order, and stable when unrelated items are added.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ def group_key(question: SourceQuestion) -> str:
     return question.image.sha256 if question.image is not None else question.id
 
 
-def assign_splits(questions: Iterable[SourceQuestion], *, test_fraction: float = 0.2,
-                  seed: int = 0) -> dict[str, str]:
+def assign_splits(
+    questions: Iterable[SourceQuestion], *, test_fraction: float = 0.2, seed: int = 0
+) -> dict[str, str]:
     """Map question id -> "train" | "test"."""
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
@@ -39,8 +40,9 @@ def assign_splits(questions: Iterable[SourceQuestion], *, test_fraction: float =
     return splits
 
 
-def split_decompositions(decompositions: Iterable[Decomposition], *, test_fraction: float = 0.2,
-                         seed: int = 0) -> dict[str, list[Decomposition]]:
+def split_decompositions(
+    decompositions: Iterable[Decomposition], *, test_fraction: float = 0.2, seed: int = 0
+) -> dict[str, list[Decomposition]]:
     """Decompositions partitioned into {"train": [...], "test": [...]} by their question's split."""
     items = list(decompositions)
     splits = assign_splits([d.question for d in items], test_fraction=test_fraction, seed=seed)

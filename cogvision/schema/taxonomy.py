@@ -1,9 +1,9 @@
 """Function taxonomies as data.
 
-Each taxonomy lives in ``taxonomies/<name>.yaml``: canonical function names, short keys, definitions,
-aliases (e.g. the paper tables' "Semantic Understanding") and an explicit table of rejected stray labels.
-``Taxonomy.canonical`` maps any accepted spelling to the canonical name and rejects everything else with
-the list of valid names, so no unknown label is ever kept silently.
+Each taxonomy lives in ``taxonomies/<name>.yaml``: canonical function names, short keys,
+definitions, aliases (e.g. the paper tables' "Semantic Understanding") and an explicit table of
+rejected stray labels. ``Taxonomy.canonical`` maps any accepted spelling to the canonical name and
+rejects everything else with the list of valid names, so no unknown label is ever kept silently.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ class Taxonomy(BaseModel):
             for spelling in (fn.name, fn.key, *fn.aliases):
                 folded = _fold(spelling)
                 if self._lookup.get(folded, fn.name) != fn.name:
-                    raise ValueError(f"'{spelling}' names both {self._lookup[folded]} and {fn.name}")
+                    raise ValueError(
+                        f"'{spelling}' names both {self._lookup[folded]} and {fn.name}"
+                    )
                 self._lookup[folded] = fn.name
         return self
 
