@@ -105,8 +105,14 @@ def _ngrams(words: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
     return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
-def sentence_bleu(hypothesis: Sequence[str], reference: Sequence[str], *, max_order: int = 4,
-                  epsilon: float = 0.1, auto_reweigh: bool = True) -> float:
+def sentence_bleu(
+    hypothesis: Sequence[str],
+    reference: Sequence[str],
+    *,
+    max_order: int = 4,
+    epsilon: float = 0.1,
+    auto_reweigh: bool = True,
+) -> float:
     """Sentence BLEU of token lists, matching ``nltk.translate.bleu_score.sentence_bleu``.
 
     Uniform weights over 1..``max_order``-grams (``auto_reweigh``: over 1..len(hypothesis)-grams
@@ -173,8 +179,10 @@ class Bleu:
         self.options = {"max_order": max_order, "epsilon": epsilon, "auto_reweigh": auto_reweigh}
 
     def score(self, samples: Sequence[Sample]) -> list[Scores]:
-        return [{self.name: sentence_bleu(tokens(s.response), tokens(s.target), **self.options)}
-                for s in samples]
+        return [
+            {self.name: sentence_bleu(tokens(s.response), tokens(s.target), **self.options)}
+            for s in samples
+        ]
 
 
 class RougeL:
@@ -202,8 +210,9 @@ class EmbeddingCosine:
 
     name = "embedding_cosine"
 
-    def __init__(self, model_path: str | None = None, device: str = "cpu",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model_path: str | None = None, device: str = "cpu", batch_size: int = 64
+    ) -> None:
         self.model_path, self.device, self.batch_size = model_path, device, batch_size
 
     def score(self, samples: Sequence[Sample]) -> list[Scores]:
@@ -211,8 +220,13 @@ class EmbeddingCosine:
             return []
         model = load_embedding_model(self.model_path, self.device)
         texts = [s.response for s in samples] + [s.target for s in samples]
-        emb = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)  # [2n, dim]
+        emb = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )  # [2n, dim]
         n = len(samples)
         cosines = (emb[:n] * emb[n:]).sum(axis=1)  # [n]
         return [{self.name: float(c)} for c in cosines]
@@ -223,11 +237,19 @@ class IntegratedAccuracy:
 
     name = "integrated_accuracy"
 
-    def __init__(self, bleu_threshold: float = 0.8, rouge_threshold: float = 0.6,
-                 cosine_threshold: float = 0.6, model_path: str | None = None,
-                 device: str = "cpu") -> None:
-        self.thresholds = {"bleu": bleu_threshold, "rouge_l": rouge_threshold,
-                           "embedding_cosine": cosine_threshold}
+    def __init__(
+        self,
+        bleu_threshold: float = 0.8,
+        rouge_threshold: float = 0.6,
+        cosine_threshold: float = 0.6,
+        model_path: str | None = None,
+        device: str = "cpu",
+    ) -> None:
+        self.thresholds = {
+            "bleu": bleu_threshold,
+            "rouge_l": rouge_threshold,
+            "embedding_cosine": cosine_threshold,
+        }
         self.parts: list[Metric] = [Bleu(), RougeL(), EmbeddingCosine(model_path, device)]
 
     def score(self, samples: Sequence[Sample]) -> list[Scores]:
@@ -278,22 +300,32 @@ class LLMJudge:
 
     name = "llm_judge"
 
-    def __init__(self, model: str, base_url: str | None = None, prompt_version: str = "judge-v1",
-                 cache_dir: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 max_retries: int = 2, timeout: float = 60.0, max_tokens: int = 8) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        prompt_version: str = "judge-v1",
+        cache_dir: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_retries: int = 2,
+        timeout: float = 60.0,
+        max_tokens: int = 8,
+    ) -> None:
         openai = require("openai", "llm")
         self.model, self.prompt_version, self.max_tokens = model, prompt_version, max_tokens
         self.prompt = load_judge_prompt(prompt_version)
         api_key = os.environ.get(api_key_env) or "not-needed-for-local-servers"
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries,
-                                    timeout=timeout)
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
+        )
         self.cache_path = Path(cache_dir) / "judge_cache.jsonl" if cache_dir else None
         self.cache = self._read_cache()
         self.calls = 0
 
     def _key(self, sample: Sample) -> str:
-        return content_hash([self.model, self.prompt_version, sample.question, sample.target,
-                             sample.response])
+        return content_hash(
+            [self.model, self.prompt_version, sample.question, sample.target, sample.response]
+        )
 
     def _read_cache(self) -> dict[str, bool]:
         cache: dict[str, bool] = {}
@@ -316,14 +348,18 @@ class LLMJudge:
 
     def _ask(self, sample: Sample) -> str:
         openai = require("openai", "llm")
-        user = self.prompt["user"].format(question=sample.question, target=sample.target,
-                                          response=sample.response)
-        messages = [{"role": "system", "content": self.prompt["system"]},
-                    {"role": "user", "content": user}]
+        user = self.prompt["user"].format(
+            question=sample.question, target=sample.target, response=sample.response
+        )
+        messages = [
+            {"role": "system", "content": self.prompt["system"]},
+            {"role": "user", "content": user},
+        ]
         self.calls += 1
         try:
-            reply = self.client.chat.completions.create(model=self.model, messages=messages,
-                                                        temperature=0.0, max_tokens=self.max_tokens)
+            reply = self.client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0.0, max_tokens=self.max_tokens
+            )
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             raise LLMError(f"LLM judge {self.model}: {type(exc).__name__}: {exc}") from None
         return reply.choices[0].message.content or ""

@@ -21,9 +21,11 @@ from .conftest import JudgeServer
 
 
 def test_embedding_cosine_is_real_and_ordered() -> None:
-    samples = [Sample("q", "a red car", "a red car"),
-               Sample("q", "a kitten was sitting", "the cat sat"),
-               Sample("q", "quantum chromodynamics", "the cat sat")]
+    samples = [
+        Sample("q", "a red car", "a red car"),
+        Sample("q", "a kitten was sitting", "the cat sat"),
+        Sample("q", "quantum chromodynamics", "the cat sat"),
+    ]
     values = [row["embedding_cosine"] for row in EmbeddingCosine().score(samples)]
     assert values[0] == pytest.approx(1.0, abs=1e-5)
     assert values[1] > 0.6 > values[2]  # paraphrase above the paper's threshold, unrelated below
@@ -45,13 +47,18 @@ def test_integrated_accuracy_ors_three_thresholds() -> None:
     assert strict[0]["integrated_accuracy"] == 0.0  # thresholds are real options
 
 
-def test_llm_judge_over_http_caches_on_disk(judge_server: JudgeServer, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_llm_judge_over_http_caches_on_disk(
+    judge_server: JudgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
-    samples = [Sample("Colour?", "red", "It is red."), Sample("Count?", "3", "two"),
-               Sample("Shape?", "cube", "GARBLE")]
-    judge = build_metric("llm_judge", model="judge-model", base_url=judge_server.base_url,
-                         cache_dir=str(tmp_path))
+    samples = [
+        Sample("Colour?", "red", "It is red."),
+        Sample("Count?", "3", "two"),
+        Sample("Shape?", "cube", "GARBLE"),
+    ]
+    judge = build_metric(
+        "llm_judge", model="judge-model", base_url=judge_server.base_url, cache_dir=str(tmp_path)
+    )
     rows = score_samples(samples, [judge])
     assert rows == [{"llm_judge": 1.0}, {"llm_judge": 0.0}, {"llm_judge": None}]
     first = judge_server.requests[0]

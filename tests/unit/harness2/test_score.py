@@ -34,8 +34,15 @@ def test_normalize_folds_case_punctuation_articles_and_spaces() -> None:
 
 @pytest.mark.parametrize(
     ("response", "target", "expected"),
-    [("Blue.", "blue", True), ("the cube", "Cube", True), ("2.0", "2", True),
-     ("1,000", "1000", True), ("3", "2", False), ("red cube", "cube", False), ("", "yes", False)],
+    [
+        ("Blue.", "blue", True),
+        ("the cube", "Cube", True),
+        ("2.0", "2", True),
+        ("1,000", "1000", True),
+        ("3", "2", False),
+        ("red cube", "cube", False),
+        ("", "yes", False),
+    ],
 )
 def test_exact_match(response: str, target: str, expected: bool) -> None:
     assert exact_match(response, target) is expected
@@ -83,8 +90,9 @@ def _lcs_brute(a: list[str], b: list[str]) -> int:
 
 
 @settings(max_examples=100, deadline=None)
-@given(a=st.lists(st.sampled_from("abc"), max_size=7),
-       b=st.lists(st.sampled_from("abc"), max_size=7))
+@given(
+    a=st.lists(st.sampled_from("abc"), max_size=7), b=st.lists(st.sampled_from("abc"), max_size=7)
+)
 def test_lcs_matches_brute_force(a: list[str], b: list[str]) -> None:
     assert lcs_length(a, b) == _lcs_brute(a, b)
 
@@ -101,8 +109,11 @@ def test_rouge_l_known_values() -> None:
 def test_metrics_name_their_values_and_merge() -> None:
     samples = [Sample("What colour?", "red", "Red."), Sample("How many?", "3", "three cubes")]
     rows = score_samples(samples, [ExactMatch(), Bleu(), RougeL()])
-    assert rows[0] == {"exact_match": 1.0, "bleu": pytest.approx(1.0),
-                       "rouge_l": pytest.approx(1.0)}
+    assert rows[0] == {
+        "exact_match": 1.0,
+        "bleu": pytest.approx(1.0),
+        "rouge_l": pytest.approx(1.0),
+    }
     assert rows[1] == {"exact_match": 0.0, "bleu": 0.0, "rouge_l": 0.0}
 
 
@@ -116,8 +127,14 @@ def test_registry_lists_known_metrics() -> None:
 
 @pytest.mark.parametrize(
     ("reply", "verdict"),
-    [("yes", True), ("No.", False), ("  Yes, it is correct", True), ("incorrect", False),
-     ("I cannot tell", None), ("", None)],
+    [
+        ("yes", True),
+        ("No.", False),
+        ("  Yes, it is correct", True),
+        ("incorrect", False),
+        ("I cannot tell", None),
+        ("", None),
+    ],
 )
 def test_parse_verdict(reply: str, verdict: bool | None) -> None:
     assert parse_verdict(reply) is verdict

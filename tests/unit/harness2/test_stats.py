@@ -20,7 +20,8 @@ def test_mean_std_uses_sample_std() -> None:
 
 
 samples = st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=8).filter(
-    lambda v: np.var(v) > 1e-6)
+    lambda v: np.var(v) > 1e-6
+)
 
 
 @settings(max_examples=150, deadline=None)
