@@ -10,7 +10,14 @@ from PIL import Image
 from cogvision.harness.adapters import adapter_for
 from cogvision.harness.heads import HeadId
 from cogvision.harness.hooks import count_hooks, o_proj_pre_hooks
-from cogvision.harness.intervene import compile_edit, intervene, spec_for
+from cogvision.harness.intervene import (
+    FHIConfig,
+    compile_edit,
+    intervene,
+    measure_visual_ratios,
+    select_fhi_heads,
+    spec_for,
+)
 from cogvision.harness.tiny import build_tiny
 
 FAMILIES = ["qwen2_5_vl", "llava"]
@@ -123,3 +130,29 @@ def test_scope_generated_leaves_first_token_and_prompt_alone(tiny) -> None:
     with intervene(adapter.model, []) as tracker:
         _generate_scores(adapter, inputs, [], steps=3)
     assert tracker.prompt_length == prompt_len and tracker.offset == prompt_len + 1
+
+
+def test_visual_ratios_from_eager_attention(tiny) -> None:
+    adapter, inputs = tiny
+    model = adapter.model
+    before = model.config._attn_implementation
+    ratios = measure_visual_ratios(model, [inputs], adapter.image_token_id)
+    assert model.config._attn_implementation == before  # restored
+    assert ratios.shape == (adapter.n_layers, adapter.n_heads)
+    assert bool(((ratios >= 0) & (ratios <= 1)).all())
+    # recompute by hand for layer 0 from the eager weights
+    model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            attn = model(**inputs, output_attentions=True).attentions[0]  # [batch, heads, q, k]
+    finally:
+        model.set_attn_implementation(before)
+    image = inputs["input_ids"] == adapter.image_token_id
+    assert int(image.sum()) > 0
+    by_hand = torch.stack(
+        [attn[b, :, -1][:, image[b]].sum(-1) / attn[b, :, -1].sum(-1) for b in range(2)]
+    ).mean(0)
+    assert torch.allclose(ratios[0], by_hand, atol=1e-6)
+    config = FHIConfig(tau_perception=0.0, tau_reasoning=1.0)
+    perception, reasoning = select_fhi_heads(ratios, config)
+    assert len(perception) + len(reasoning) == adapter.n_layers * adapter.n_heads

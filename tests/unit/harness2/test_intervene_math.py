@@ -9,13 +9,17 @@ import torch
 from cogvision.errors import UsageError
 from cogvision.harness.heads import HeadId
 from cogvision.harness.intervene import (
+    FHIConfig,
     InterventionSpec,
     apply_edits,
     compile_edit,
+    fhi_specs,
     in_scope,
     patch_values,
+    select_fhi_heads,
     spec_for,
     steering_directions,
+    visual_attention_ratios,
 )
 
 H, D = 3, 2  # heads, d_head
@@ -128,3 +132,32 @@ def test_values_are_required_and_sized() -> None:
         compile_edit(spec_for("patch_mean", [HeadId(0, 0)]))
     with pytest.raises(UsageError, match="needs captured activations"):
         compile_edit(spec_for("steer", [HeadId(0, 0)]))
+
+
+def test_visual_attention_ratio_on_hand_built_weights() -> None:
+    # batch 2, 2 heads, 3 key positions; image tokens: position 1 (row 0), positions 0-1 (row 1)
+    attn = torch.zeros(2, 2, 3, 3)
+    attn[0, 0, -1] = torch.tensor([0.2, 0.5, 0.3])
+    attn[0, 1, -1] = torch.tensor([0.0, 0.0, 1.0])
+    attn[1, 0, -1] = torch.tensor([0.1, 0.1, 0.8])
+    attn[1, 1, -1] = torch.tensor([0.5, 0.5, 0.0])
+    image = torch.tensor([[False, True, False], [True, True, False]])
+    ratios = visual_attention_ratios([attn, attn], image)
+    assert ratios.shape == (2, 2)
+    assert torch.allclose(ratios[0], torch.tensor([(0.5 + 0.2) / 2, (0.0 + 1.0) / 2]))
+
+
+def test_fhi_selection_by_layer_bounds_and_thresholds() -> None:
+    ratios = torch.tensor([[0.9, 0.1], [0.5, 0.05], [0.6, 0.02], [0.2, 0.0]])  # [layers 4, heads 2]
+    config = FHIConfig(tau_perception=0.5, tau_reasoning=0.05, gain_perception=1.3)
+    perception, reasoning = select_fhi_heads(ratios, config)
+    assert perception == [HeadId(0, 0), HeadId(1, 0)]  # layers 0-1 only; 0.6 at layer 2 is deep
+    assert reasoning == [HeadId(2, 1), HeadId(3, 1)]
+    bounded = config.model_copy(update={"reasoning_layers": (3, 4)})
+    assert select_fhi_heads(ratios, bounded)[1] == [HeadId(3, 1)]
+    specs = fhi_specs(perception, reasoning, config)
+    assert [(s.kind, s.gain, s.label) for s in specs] == [
+        ("gain", 1.3, "fhi:perception"),
+        ("gain", 1.2, "fhi:reasoning"),
+    ]
+    assert fhi_specs([], reasoning, config)[0].label == "fhi:reasoning"
