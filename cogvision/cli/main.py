@@ -9,6 +9,7 @@ import sys
 import typer
 
 from cogvision.cli import core
+from cogvision.cli import sources as sources_cli
 from cogvision.cli.common import err_console
 from cogvision.errors import CogvisionError
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 
 core.register(app)
+sources_cli.register(app)
 
 
 def run() -> None:
