@@ -10,6 +10,7 @@ import typer
 
 from cogvision.cli import core
 from cogvision.cli import sources as sources_cli
+from cogvision.cli import synth as synth_cli
 from cogvision.cli.common import err_console
 from cogvision.errors import CogvisionError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 
 core.register(app)
 sources_cli.register(app)
+synth_cli.register(app)
 
 
 def run() -> None:
