@@ -9,6 +9,7 @@ import sys
 import typer
 
 from cogvision.cli import core
+from cogvision.cli import decompose as decompose_cli
 from cogvision.cli import sources as sources_cli
 from cogvision.cli import synth as synth_cli
 from cogvision.cli.common import err_console
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 
 core.register(app)
+decompose_cli.register(app)
 sources_cli.register(app)
 synth_cli.register(app)
 
