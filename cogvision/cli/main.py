@@ -9,6 +9,7 @@ import sys
 import typer
 
 from cogvision.cli import core
+from cogvision.cli import publish as publish_cli
 from cogvision.cli import decompose as decompose_cli
 from cogvision.cli import sources as sources_cli
 from cogvision.cli import synth as synth_cli
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 
 core.register(app)
+publish_cli.register(app)
 decompose_cli.register(app)
 sources_cli.register(app)
 synth_cli.register(app)
