@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -34,6 +34,7 @@ SIZE_ORDER: tuple[str, ...] = ("small", "medium", "large")
 BACKGROUND = (245, 245, 245)
 PNG_COMPRESS_LEVEL = 1  # level 1 is several times faster than the default 6 for ~20% larger files
 
+_COLOUR_NAMES = tuple(COLOURS)
 _POLYGON_SIDES = {"triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6}
 
 
@@ -92,7 +93,7 @@ class Scene:
             "grid": self.grid,
             "cell_size": self.cell_size,
             "indexing": "row/col are 0-based from the top-left cell; question text counts from 1",
-            "objects": [asdict(o) for o in self.objects],
+            "objects": [dict(vars(o)) for o in self.objects],  # asdict is 10x slower
         }
 
 
@@ -139,9 +140,8 @@ def sample_scene(
 def _sample_kind(
     rng: np.random.Generator, earlier: list[tuple[str, str, str]], distractor_rate: float
 ) -> tuple[str, str, str]:
-    colour = str(rng.choice(list(COLOURS)))
-    shape = str(rng.choice(SHAPES))
-    size = str(rng.choice(SIZE_ORDER))
+    i_colour, i_shape, i_size = rng.integers(0, (len(COLOURS), len(SHAPES), len(SIZE_ORDER)))
+    colour, shape, size = _COLOUR_NAMES[i_colour], SHAPES[i_shape], SIZE_ORDER[i_size]
     if earlier and rng.random() < distractor_rate:
         model = earlier[int(rng.integers(len(earlier)))]
         if rng.random() < 0.5:
