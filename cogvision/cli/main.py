@@ -10,6 +10,7 @@ import typer
 
 from cogvision.cli import core
 from cogvision.cli import publish as publish_cli
+from cogvision.cli import review
 from cogvision.cli import decompose as decompose_cli
 from cogvision.cli import sources as sources_cli
 from cogvision.cli import synth as synth_cli
@@ -31,6 +32,7 @@ app = typer.Typer(
 
 core.register(app)
 publish_cli.register(app)
+review.register(app)
 decompose_cli.register(app)
 sources_cli.register(app)
 synth_cli.register(app)

@@ -155,6 +155,21 @@ class Provenance(Part):
     created_at: datetime = Field(default_factory=utc_now)
 
 
+class SubQuestionReview(Part):
+    """The reviewers' votes on one sub-question (indices refer to the reviewed draft)."""
+
+    index: int = Field(ge=0, description="Index of the sub-question in the draft that was reviewed.")
+    valid_votes: int = Field(default=0, ge=0)
+    invalid_votes: int = Field(default=0, ge=0)
+    invalid: bool = Field(default=False, description="At least the configured number said invalid.")
+    function_votes: dict[str, int] = Field(default_factory=dict)
+    original_function: str | None = Field(default=None, description="The draft's label, if changed.")
+    relabel: bool = Field(default=False, description="Function vote tied: sent back for relabelling.")
+    original_answer: str | None = Field(default=None, description="The draft's answer, if corrected.")
+    corrected_by: list[str] = Field(default_factory=list)
+    corrected_at: datetime | None = None
+
+
 class ReviewOutcome(Part):
     """The aggregated human verdict on a decomposition."""
 
@@ -162,6 +177,10 @@ class ReviewOutcome(Part):
     reviewers: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
     decided_at: datetime | None = None
+    subquestions: list[SubQuestionReview] = Field(
+        default_factory=list, description="Per sub-question votes and corrections (review stage)."
+    )
+    config_version: str | None = Field(default=None, description="Label config version reviewed.")
 
 
 class Decomposition(Record):
