@@ -112,6 +112,19 @@ def _summary(result: ImportResult) -> None:
         console.print(f"wrote {path}")
 
 
+def _run_with_progress(cfg: ImportConfig) -> ImportResult:
+    """The import, with a live progress bar when stderr is a terminal (pipes stay clean)."""
+    if not err_console.is_terminal:
+        return run_import(cfg)
+    with progress() as bar:
+        task = bar.add_task(f"import {cfg.kind()}", total=None, failures=0, retries=0)
+
+        def advance(done: int, failed: int) -> None:
+            bar.update(task, completed=done, failures=failed)
+
+        return run_import(cfg, advance)
+
+
 def import_command(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     recipe: Annotated[str | None, typer.Option(
@@ -174,13 +187,7 @@ def import_command(
     }
     cfg = resolve(ImportConfig, path=config, overrides=overrides, flags=flags)
     cfg.kind()
-    with progress() as bar:
-        task = bar.add_task(f"import {cfg.kind()}", total=None, failures=0, retries=0)
-
-        def advance(done: int, failed: int) -> None:
-            bar.update(task, completed=done, failures=failed)
-
-        result = run_import(cfg, advance)
+    result = _run_with_progress(cfg)
     _summary(result)
     if result.count == 0:
         raise ArtifactError(f"no item could be imported; see {result.failures}")
