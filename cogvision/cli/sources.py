@@ -66,12 +66,14 @@ def run_import(cfg: ImportConfig, on_item: ItemCallback | None = None) -> Import
     if kind == "folder":
         from cogvision.sources.folder import import_folder
 
+        assert cfg.folder is not None
         return import_folder(cfg.folder, out, image_root=cfg.image_root, dataset=cfg.dataset,
                              split=cfg.split or "train", license=cfg.license, keep_going=keep,
                              on_item=on_item)
     if kind == "cogjson":
         from cogvision.sources.cogjson import import_cogvision_json
 
+        assert cfg.cogjson is not None
         return import_cogvision_json(cfg.cogjson, out, taxonomy=cfg.taxonomy,
                                      image_root=cfg.image_root, dataset=cfg.dataset,
                                      split=cfg.split or "unknown", license=cfg.license,

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from cogvision.errors import ArtifactError, SchemaError, UnknownLabelError
 from cogvision.schema import Decomposition, Provenance, SubQuestion, Taxonomy, get_taxonomy
@@ -29,6 +29,7 @@ RESERVED = ("question", "answer", "generated", "choices", "id", "split", "licens
             *IMAGE_KEYS, *COT_KEYS)
 
 Item = tuple[int, dict[str, Any] | SchemaError]
+TaxonomyName = Literal["cogvision", "cogvsr", "cogqa"]
 
 
 # --------------------------------------------------------------------------- reading
@@ -203,8 +204,8 @@ def import_cogvision_json(path: str | Path, out_dir: str | Path, *, taxonomy: st
                     session, raw, line, root=root, dataset=name, split=split, license=license,
                     image_key=_image_key(raw), require_image=False, reserved=RESERVED)
                 session.add_decomposition(Decomposition(
-                    question=question, taxonomy=taxonomy, chain_of_thought=_cot(raw),
-                    subquestions=subs, provenance=provenance), line)
+                    question=question, taxonomy=cast(TaxonomyName, tax.name),
+                    chain_of_thought=_cot(raw), subquestions=subs, provenance=provenance), line)
         config = {"kind": "cogvision-json", "file": str(path), "taxonomy": taxonomy,
                   "image_root": str(root), "dataset": name, "split": split, "license": license,
                   "model": model, "keep_going": keep_going}
