@@ -16,7 +16,10 @@ echo "== 2. validate and count it (cogvision validate / stats)"
 
 # -- decompose step goes here (scripted local OpenAI-compatible server)
 # -- review step goes here (skipped in the demo with a one-line explanation)
-# -- publish step goes here
+echo "== publish the synthetic benchmark as a Hugging Face dataset, then re-load and check it (cogvision publish)"
+"$CLI" publish --in "$DEMO_DIR/synth/decompositions.jsonl" --out "$DEMO_DIR/published" \
+  --name cogvision --seed 0 --test-fraction 0.2
+"$CLI" publish --check "$DEMO_DIR/published"
 # -- harness steps go here
 
 echo "== demo finished: outputs in $DEMO_DIR"

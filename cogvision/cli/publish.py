@@ -107,8 +107,8 @@ def _run_publish(inputs: list[Path], out: Path, settings: PublishConfig, overwri
                  hub_repo: str | None, earlier_failures: list | None = None) -> None:
     from cogvision.publish.build import publish_dataset
 
-    with progress() as bar:
-        task = bar.add_task("embedding images", total=None, failures=0, retries=0)
+    with progress(failures=False) as bar:
+        task = bar.add_task("embedding images", total=None)
         result = publish_dataset(
             inputs, out, name=settings.name or "", test_fraction=settings.test_fraction,
             seed=settings.seed, datasheet=settings.datasheet, overwrite=overwrite,
