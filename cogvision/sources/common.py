@@ -135,7 +135,11 @@ class ImportSession:
             raise ArtifactError(f"{self.out_dir}: exists and is not a folder")
         parent = self.out_dir.resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.import-", dir=parent))
+        prefix = f".{self.out_dir.name}.import-"
+        for stale in parent.glob(f"{prefix}*"):
+            log.warning("removing %s left by an interrupted import", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         (self._staging / IMAGES_DIR).mkdir()
         return self
 

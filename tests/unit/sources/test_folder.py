@@ -129,3 +129,21 @@ def test_rerun_replaces_outputs_and_drops_stale_failures(tmp_path: Path) -> None
     second = import_folder(jsonl, tmp_path / "out")
     assert second.failures is None and not (tmp_path / "out" / "failures.jsonl").exists()
     assert len(read_jsonl(second.questions, SourceQuestion)) == 1
+
+
+def test_interrupted_import_leaves_nothing_and_reruns_cleanly(tmp_path: Path) -> None:
+    src = folder_source(tmp_path / "src", n=4)
+    out = tmp_path / "out"
+    stale = tmp_path / ".out.import-killed"  # what a SIGKILLed run leaves behind
+    (stale / "images").mkdir(parents=True)
+
+    def interrupt(done: int, failed: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_folder(src, out, on_item=interrupt)
+    assert_nothing_written(out)
+    result = import_folder(src, out)
+    assert result.count == 4 and not stale.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
