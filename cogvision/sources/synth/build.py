@@ -29,6 +29,7 @@ from cogvision.schema import (
     sha256_bytes,
 )
 from cogvision.schema.records import utc_now
+from cogvision.sources.synth import templates_knowledge as knowledge
 from cogvision.sources.synth import templates_spatial as spatial
 from cogvision.sources.synth import templates_visual as visual
 from cogvision.sources.synth.programs import PROGRAM_VERSION, Program, Template, function_label
@@ -62,6 +63,10 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         visual.size_compare,
         visual.same_shape,
         spatial.neighbour_sides,
+        knowledge.colour_group,
+        knowledge.name_origin,
+        knowledge.defined_term,
+        knowledge.locked_prize,
     ),
     "cogvsr": (
         spatial.left_or_above,
@@ -73,6 +78,8 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         spatial.neighbour_sides,
         visual.neighbour_colour,
         visual.choose_colour,
+        visual.same_shape,
+        knowledge.name_origin,
     ),
 }
 """Templates per variant; the variant also names the taxonomy its labels come from."""

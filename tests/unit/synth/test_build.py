@@ -88,8 +88,9 @@ def test_same_seed_gives_byte_identical_files_and_prefixes(tmp_path, built):
 
 
 def test_templates_are_balanced_and_can_be_restricted(tmp_path):
-    result = build_benchmark("cogvsr", 18, 0, tmp_path / "all")
-    assert set(result.by_template.values()) == {2}  # 9 templates, round robin
+    result = build_benchmark("cogvsr", 22, 0, tmp_path / "all")
+    assert set(result.by_template.values()) == {2}  # 11 templates, round robin
+    assert len(result.by_template) == 11
     result = build_benchmark("cogvsr", 5, 0, tmp_path / "one", templates=["closer_to"])
     assert result.by_template == {"closer_to": 5}
 

@@ -198,3 +198,42 @@ def test_thing_above_below_uses_knowledge_recall(compiled):
         match = re.search(rf"below {NAME}\?$", question.question)
         other = find(question, *match.group(1, 2, 3))
         assert question.answer == ("above" if target["row"] < other["row"] else "below")
+
+
+def test_colour_group_answer(compiled):
+    groups = {"primary colours of paint": {"red", "yellow", "blue"},
+              "secondary colours of paint": {"green", "orange", "purple"},
+              "warm colours": {"red", "orange", "yellow"}}
+    for question, decomposition in items_of(compiled, "cogvision", "colour_group"):
+        group = re.fullmatch(r"How many objects in the image have one of the (.+)\?",
+                             question.question)[1]
+        assert question.answer == str(sum(o["colour"] in groups[group]
+                                          for o in objects(question)))
+        assert decomposition.subquestions[0].function == "Language Knowledge Recall"
+
+
+def test_locked_prize_answer_is_deduced_by_elimination(compiled):
+    for question, decomposition in items_of(compiled, "cogvision", "locked_prize"):
+        colour = re.match(r"Only (\w+) objects can be opened", question.question)[1]
+        cells = [tuple(int(x) - 1 for x in re.findall(r"\d+", choice))
+                 for choice in question.choices]
+        openable = [c for c in cells
+                    if any((o["row"], o["col"]) == c and o["colour"] == colour
+                           for o in objects(question))]
+        assert len(openable) == 1
+        assert question.answer == f"row {openable[0][0] + 1}, column {openable[0][1] + 1}"
+        assert [s.function for s in decomposition.subquestions][-2:] == ["Inference",
+                                                                         "Decision-Making"]
+
+
+def test_defined_term_answer(compiled):
+    answers = set()
+    for question, _ in items_of(compiled, "cogvision", "defined_term"):
+        match = re.fullmatch(r"Call every large (\w+) in the image a 'key'\. Is the object at "
+                             r"row (\d), column (\d) a key\?", question.question)
+        (target,) = [o for o in objects(question)
+                     if (o["row"], o["col"]) == (int(match[2]) - 1, int(match[3]) - 1)]
+        expected = target["shape"] == match[1] and target["size"] == "large"
+        assert question.answer == ("yes" if expected else "no")
+        answers.add(question.answer)
+    assert answers == {"yes", "no"}
