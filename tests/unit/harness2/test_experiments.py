@@ -1,0 +1,132 @@
+"""Experiment conditions and analyses on hand-made importance maps and accuracies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from cogvision.errors import UsageError
+from cogvision.harness.experiments import (
+    ExperimentConfig,
+    HeadSets,
+    analyze_before_after,
+    analyze_cross,
+    analyze_dose,
+    analyze_masking,
+    build_conditions,
+    donor_for,
+    ranked_heads,
+)
+from cogvision.harness.heads import HeadId
+from cogvision.harness.stats import holm
+
+
+def _sets() -> HeadSets:
+    rng = np.random.default_rng(0)
+    importance = {f: rng.random((4, 5)) for f in ("Math", "Inference", "Decision")}
+    importance["Math"][2, 3] = 2.0  # planted best head
+    return HeadSets(importance)
+
+
+def test_ranking_and_head_sets() -> None:
+    imp = np.array([[0.1, 0.9], [0.9, 0.2]])
+    assert ranked_heads(imp) == [HeadId(0, 1), HeadId(1, 0), HeadId(1, 1), HeadId(0, 0)]
+    sets = _sets()
+    top = sets.functional("Math", 0.1)  # 10% of 20 heads
+    assert top[0] == HeadId(2, 3) and len(top) == 2
+    low = sets.lowest("Math", 0.1)
+    assert not set(low) & set(top)
+    draws = [sets.random("Math", 0.1, seed) for seed in range(20)]
+    assert all(len(d) == 2 and not set(d) & set(top) for d in draws)
+    assert sets.random("Math", 0.1, 3) == draws[3]  # seeded
+    assert len({tuple(d) for d in draws}) > 5
+
+
+def test_conditions_of_every_experiment() -> None:
+    cfg = ExperimentConfig(
+        experiments=["masking", "dose", "cross", "patch", "steer"],
+        seeds=3,
+        dose_fractions=[0.1, 0.5],
+        scope="generated",
+    )
+    conditions = build_conditions(_sets(), cfg)
+    names = [c.name for c in conditions]
+    assert len(names) == len(set(names))
+    by_exp = {}
+    for c in conditions:
+        by_exp.setdefault(c.meta["experiment"], []).append(c)
+    assert len(by_exp["masking"]) == 3 * (2 + 3)
+    assert len(by_exp["dose"]) == 3 * 2 * (1 + 3)
+    assert len(by_exp["cross"]) == 3 and by_exp["cross"][0].functions == (
+        "Math",
+        "Inference",
+        "Decision",
+    )
+    assert {c.specs[0].kind for c in by_exp["patch"]} == {"patch_random", "patch_mean"}
+    assert by_exp["steer"][0].specs[0].alpha == 15.0
+    assert all(s.scope == "generated" for c in conditions for s in c.specs)
+    functional = next(c for c in conditions if c.name == "masking/Math/functional")
+    dose_same = next(c for c in conditions if c.name == "dose/Math/0.1/functional")
+    cross_same = next(c for c in conditions if c.name == "cross/Math")
+    assert functional.key == dose_same.key == cross_same.key  # shared generations
+    with pytest.raises(UsageError, match="known: masking, dose"):
+        ExperimentConfig(experiments=["ablate"])
+
+
+def test_patch_donors() -> None:
+    functions = ["Math", "Inference", "Decision"]
+    cfg = ExperimentConfig(patch_donors={"Math": "Decision"})
+    assert donor_for("Math", functions, cfg) == "Decision"
+    assert donor_for("Decision", functions, cfg) == "Math"  # default: next, cyclic
+    with pytest.raises(UsageError, match="not among"):
+        donor_for("Math", functions, ExperimentConfig(patch_donors={"Math": "Poetry"}))
+
+
+def test_masking_analysis_matches_scipy_and_holm() -> None:
+    cfg = ExperimentConfig(seeds=3)
+    sets = HeadSets({f: np.random.default_rng(1).random((2, 5)) for f in ("A", "B")})
+    conditions = build_conditions(sets, cfg)
+    acc = {
+        ("baseline", "A"): 80.0,
+        ("baseline", "B"): 70.0,
+        ("masking/A/functional", "A"): 10.0,
+        ("masking/A/lowest", "A"): 78.0,
+        ("masking/B/functional", "B"): 60.0,
+        ("masking/B/lowest", "B"): 69.0,
+    }
+    random = {"A": [70.0, 75.0, 72.0], "B": [58.0, 66.0, 61.0]}
+    for f, values in random.items():
+        for s, v in enumerate(values):
+            acc[(f"masking/{f}/random/{s}", f)] = v
+    rows = analyze_masking(conditions, acc, cfg)
+    assert [r["function"] for r in rows] == ["A", "B"]
+    for row, f, functional in ((rows[0], "A", 10.0), (rows[1], "B", 60.0)):
+        ref = sps.ttest_1samp(random[f], functional)  # functional heads are fixed
+        assert row["p"] == pytest.approx(float(ref.pvalue))
+        assert row["random_mean"] == pytest.approx(np.mean(random[f]))
+        assert row["random_std"] == pytest.approx(np.std(random[f], ddof=1))
+    assert [r["p_holm"] for r in rows] == pytest.approx(holm([rows[0]["p"], rows[1]["p"]]))
+    assert rows[0]["significant"] and not rows[1]["significant"]
+    assert rows[0]["gap"] == pytest.approx(np.mean(random["A"]) - 10.0)
+
+
+def test_dose_cross_and_before_after() -> None:
+    cfg = ExperimentConfig(
+        experiments=["dose", "cross", "steer"], seeds=2, dose_fractions=[0.1, 0.5]
+    )
+    sets = HeadSets({f: np.random.default_rng(2).random((2, 5)) for f in ("A", "B")})
+    conditions = build_conditions(sets, cfg)
+    acc = {(c.name, f): 50.0 + i for i, c in enumerate(conditions) for f in c.functions}
+    dose = analyze_dose(conditions, acc, cfg)
+    assert [(r["function"], r["fraction"]) for r in dose] == [
+        ("A", 0.1),
+        ("A", 0.5),
+        ("B", 0.1),
+        ("B", 0.5),
+    ]
+    cross = analyze_cross(conditions, acc)
+    assert cross["masked"] == ["A", "B"] and np.array(cross["accuracy"]).shape == (2, 2)
+    steer = analyze_before_after(conditions, acc, "steer")
+    assert [r["function"] for r in steer] == ["A", "B"]
+    assert all(r["delta"] == r["after"] - r["before"] for r in steer)
