@@ -271,8 +271,10 @@ def publish_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: 
         failures = list(earlier_failures) + failures
     stats = compute_stats(rows[MAIN], get_taxonomy(taxonomy).names)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed run
+        log.warning("removing %s left by an interrupted run", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
         info = _write_repo(tmp, rows, stats, CardInfo(
             name=name, taxonomy=taxonomy, seed=seed, test_fraction=test_fraction, shards={},

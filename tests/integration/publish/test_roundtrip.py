@@ -158,3 +158,53 @@ def test_lmms_eval_task_runs_on_loaded_rows(published: PublishResult) -> None:
     assert len(utils.doc_to_visual(doc)) == 1
     assert utils.process_results(doc, [doc["answer"].upper() + "."]) == {"exact_match": 1.0}
     assert utils.process_results(doc, ["certainly not " + doc["answer"]]) == {"exact_match": 0.0}
+
+
+def test_interrupted_publish_leaves_nothing_and_reruns(synth_dir: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from cogvision.publish import build
+
+    calls = []
+    real = build.write_shards
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - passes through
+        calls.append(args[1:3])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "write_shards", failing)
+    (tmp_path / ".out.tmp-999999").mkdir()  # as a killed run would leave it
+    with pytest.raises(KeyboardInterrupt):
+        publish_dataset([synth_dir / "decompositions.jsonl"], tmp_path / "out", name="cogvision")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.setattr(build, "write_shards", real)
+    publish_dataset([synth_dir / "decompositions.jsonl"], tmp_path / "out", name="cogvision")
+    assert check_dataset(tmp_path / "out").ok
+
+
+def test_inputs_from_two_folders_and_the_manifest(synth_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    monkeypatch.setenv("HF_TOKEN", "hf_do_not_leak_me")
+    records = read_jsonl(synth_dir / "decompositions.jsonl", Decomposition)
+    paths = []
+    for part, chunk in (("a", records[:15]), ("b", records[15:])):
+        folder = tmp_path / part
+        (folder / "images").mkdir(parents=True)
+        for r in chunk:
+            shutil.copy(synth_dir / r.question.image.path, folder / r.question.image.path)
+        from cogvision.artifacts import write_jsonl_atomic
+
+        write_jsonl_atomic(folder / "decompositions.jsonl", chunk)
+        paths.append(folder / "decompositions.jsonl")
+    result = publish_dataset(paths, tmp_path / "out", name="my-bench", seed=1)
+    assert result.stats["questions"]["total"] == len(records)
+    assert check_dataset(tmp_path / "out").ok
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert manifest["stage"] == "publish" and manifest["seed"] == 1
+    assert [Path(i["path"]).parent.name for i in manifest["inputs"]] == ["a", "b"]
+    assert any(o["path"].endswith("README.md") for o in manifest["outputs"])
+    assert manifest["counts"]["questions_total"] == len(records)
+    assert "hf_do_not_leak_me" not in (tmp_path / "out/manifest.json").read_text()
