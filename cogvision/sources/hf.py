@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cogvision.config import load_yaml
-from cogvision.errors import SchemaError, UsageError, require
+from cogvision.errors import ArtifactError, SchemaError, UsageError, require
 from cogvision.images import safe_join
 from cogvision.schema import ImageRef, SourceQuestion, SourceRef
 from cogvision.sources.common import ImportResult, ImportSession, ItemCallback, json_safe
@@ -216,9 +216,17 @@ def load_split(spec: SourceSpec, config: str | None, *, path: str | None = None,
                cache_dir: str | Path | None = None) -> Any:
     """``load_dataset`` for one config, with a top-level image column left undecoded."""
     datasets = require("datasets", "sources")
-    ds = datasets.load_dataset(path or spec.path, config, split=spec.split,
-                               revision=spec.revision, data_files=spec.data_files,
-                               cache_dir=str(cache_dir) if cache_dir else None)
+    where = path or spec.path
+    try:
+        ds = datasets.load_dataset(where, config, split=spec.split, revision=spec.revision,
+                                   data_files=spec.data_files,
+                                   cache_dir=str(cache_dir) if cache_dir else None)
+    except Exception as exc:  # datasets raises many types (hub, file, split, config errors)
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ArtifactError(
+            f"{spec.name}: cannot load {where!r} (config {config or 'default'}, split "
+            f"{spec.split}): {type(exc).__name__}: {reason}; without hub access point it at a "
+            f"local copy with --source-path {spec.name}=DIR") from None
     column = spec.fields.image
     if column and column in ds.features:
         feature = ds.features[column]

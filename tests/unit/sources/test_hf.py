@@ -165,3 +165,16 @@ def test_sample_rows_reads_only_what_it_needs() -> None:
     rows = sample_rows([(None, table)], spec, 10, seed=0)
     assert len(rows) == 10 and Table.reads == 10
     assert [i for _, i, _ in rows] == sorted(i for _, i, _ in rows)
+
+
+def test_unloadable_source_is_one_clear_error(mc_dataset: Path, tmp_path: Path) -> None:
+    from cogvision.errors import ArtifactError
+
+    missing = SourceSpec.model_validate(mc_spec(tmp_path / "no-such-folder"))
+    with pytest.raises(ArtifactError, match=r"LocalMC: cannot load .*no-such-folder.*"
+                                            r"--source-path LocalMC=DIR"):
+        import_hf(missing, tmp_path / "out", cache_dir=tmp_path / "cache")
+    wrong_split = SourceSpec.model_validate(mc_spec(mc_dataset, split="validation"))
+    with pytest.raises(ArtifactError, match=r"split validation\): ValueError"):
+        import_hf(wrong_split, tmp_path / "out", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "out").exists()
