@@ -172,3 +172,24 @@ def test_convert_the_authors_json_release(tmp_path: Path, monkeypatch: pytest.Mo
     assert stats["stats"]["licenses"] == {"CC-BY-SA-4.0": 8}
     failures = read_jsonl(out / "failures.jsonl", FailureRecord)
     assert len(failures) == 1 and "Telepathy" in failures[0].message
+
+
+def test_text_only_questions_publish_and_check(synth_dir: Path, tmp_path: Path) -> None:
+    records = read_jsonl(synth_dir / "decompositions.jsonl", Decomposition)[:6]
+    text_only = []
+    for r in records[:2]:
+        data = r.model_dump(mode="json")
+        data["question"].update(image=None, id="")
+        data["id"] = ""
+        text_only.append(Decomposition.model_validate(data))
+    folder = tmp_path / "in"
+    shutil.copytree(synth_dir / "images", folder / "images")
+    write_jsonl_atomic(folder / "decompositions.jsonl", text_only + records[2:])
+    result = publish_dataset([folder / "decompositions.jsonl"], tmp_path / "out", name="x",
+                             test_fraction=0.0)
+    assert list(result.stats["splits"]) == ["train"]
+    report = check_dataset(tmp_path / "out")
+    assert report.ok, report.problems
+    table = pq.read_table(tmp_path / "out/data/main/train-00000-of-00001.parquet").to_pylist()
+    by_id = {row["id"]: row for row in table}
+    assert all(by_id[r.question.id]["image"] is None for r in text_only)

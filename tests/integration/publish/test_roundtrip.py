@@ -92,6 +92,11 @@ def test_card_declares_configs_licences_and_stats_match(published: PublishResult
     assert meta["license"] and all(lic == lic.lower() for lic in meta["license"])
     card = (published.out_dir / "README.md").read_text()
     assert "must never be used for head selection" in card
+    from huggingface_hub import DatasetCard
+
+    hub_card = DatasetCard.load(published.out_dir / "README.md")  # the Hub's own parser
+    assert [c["config_name"] for c in hub_card.data.configs] == ["main", "subquestions"]
+    assert hub_card.data.license == meta["license"]
     stats = json.loads((published.out_dir / "stats.json").read_text())["stats"]
     n_train = len(pq.read_table(published.out_dir / "data/main/train-00000-of-00001.parquet"))
     assert stats["questions"]["train"] == n_train
