@@ -67,6 +67,7 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         knowledge.name_origin,
         knowledge.defined_term,
         knowledge.locked_prize,
+        visual.most_common_colour,
     ),
     "cogvsr": (
         spatial.left_or_above,

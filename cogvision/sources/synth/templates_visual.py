@@ -322,3 +322,22 @@ def same_shape(scene: Scene, rng: np.random.Generator) -> Program | None:
         steps,
         (anchor.id, other.id),
     )
+
+
+def most_common_colour(scene: Scene, rng: np.random.Generator) -> Program | None:
+    """Multiple choice: which offered colour do most objects have (read, count each, compare)."""
+    choices = options(rng, pick(rng, scene.objects).colour, list(COLOURS), 3)
+    counts = [len(scene.where(colour=c)) for c in choices]
+    if counts.count(max(counts)) != 1:
+        return None
+    answer = choices[counts.index(max(counts))]
+    steps = [Step("Which colours does the question offer as options?", listing(choices), "read")]
+    steps += [Step(f"How many {c} objects are there?", str(n), "count", (0,))
+              for c, n in zip(choices, counts, strict=True)]
+    steps.append(Step("Which of those colours has the largest count?", answer, "compare",
+                      (1, 2, 3)))
+    steps.append(Step("Which option is the correct answer?", answer, "decide", (0, 4)))
+    return Program("most_common_colour",
+                   f"Which of these colours do the most objects in the image have? "
+                   f"{choose_from(choices)}", answer, tuple(steps),
+                   tuple(o.id for o in scene.where(colour=answer)), choices)

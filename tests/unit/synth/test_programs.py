@@ -237,3 +237,11 @@ def test_defined_term_answer(compiled):
         assert question.answer == ("yes" if expected else "no")
         answers.add(question.answer)
     assert answers == {"yes", "no"}
+
+
+def test_most_common_colour_answer(compiled):
+    for question, decomposition in items_of(compiled, "cogvision", "most_common_colour"):
+        counts = {c: sum(o["colour"] == c for o in objects(question)) for c in question.choices}
+        assert question.answer == max(counts, key=counts.get)
+        assert sorted(counts.values()).count(counts[question.answer]) == 1
+        assert len(decomposition.subquestions) == 6
