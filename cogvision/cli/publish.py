@@ -105,8 +105,9 @@ def _run_convert(from_json: Path, images: Path | None, work: Path, out: Path,
 
 def _run_publish(inputs: list[Path], out: Path, settings: PublishConfig, overwrite: bool,
                  hub_repo: str | None, earlier_failures: list | None = None) -> None:
-    from cogvision.publish.build import publish_dataset
+    from cogvision.publish.build import check_out_dir, publish_dataset
 
+    check_out_dir(out, overwrite)  # before the progress bar starts
     with progress(failures=False) as bar:
         task = bar.add_task("embedding images", total=None)
         result = publish_dataset(

@@ -221,7 +221,8 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless ``overwrite``."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -253,7 +254,7 @@ def publish_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: 
     """
     started = utc_now()
     out = Path(out_dir)
-    _check_out(out, overwrite)
+    check_out_dir(out, overwrite)
     if not 0.0 <= test_fraction < 1.0:
         raise UsageError(f"--test-fraction must be in [0, 1), got {test_fraction}")
     sheet = read_datasheet(datasheet or DEFAULT_DATASHEET, name)
@@ -263,6 +264,9 @@ def publish_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: 
     if not items:
         raise UsageError(f"no accepted decompositions to publish ({left_out})")
     taxonomy = items[0].item.taxonomy
+    if name.lower() in ("cogvision", "cogvsr") and name.lower() != taxonomy:
+        raise UsageError(f"--name {name} but the records use the {taxonomy!r} taxonomy; name the "
+                         f"dataset {taxonomy} or something else")
     splits = image_disjoint_splits(items, test_fraction, seed)
     rows, failures = build_rows(items, splits, on_progress)
     left_out["unreadable_image"] = len(failures)

@@ -191,3 +191,12 @@ def test_lmms_utils_score_letters_and_text(tmp_path: Path) -> None:
     assert utils.process_results(doc, ["A."])["exact_match"] == 0.0
     assert utils.process_results(doc, ["Red cube!"])["exact_match"] == 1.0
     assert utils.doc_to_visual(doc) == []
+
+
+def test_a_known_name_must_match_the_taxonomy(tmp_path: Path) -> None:
+    from cogvision.publish.build import publish_dataset
+
+    path = make_decompositions(tmp_path / "in", 3)
+    with pytest.raises(UsageError, match="--name cogvsr but the records use the 'cogvision'"):
+        publish_dataset([path], tmp_path / "out", name="cogvsr")
+    assert not (tmp_path / "out").exists()
