@@ -224,3 +224,34 @@ def test_real_entry_point_exit_codes_and_one_line_errors(tmp_path: Path) -> None
     assert usage.returncode == 2 and "give exactly one source" in usage.stderr
     listing = run_cli("--help")
     assert listing.returncode == 0 and "import" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "expected"),
+    [
+        ("folder", '{"image": "a.png", "question": "q?", "answer": "a"}\n{"image": \n',
+         ":2: malformed JSON"),
+        ("folder", '{"image": "gone.png", "question": "q?", "answer": "a"}\n',
+         ":1: image: image file not found (value: 'gone.png')"),
+        ("folder", '{"image": "bad.png", "question": "q?", "answer": "a"}\n',
+         ":1: image: corrupt or unreadable image"),
+        ("folder", '{"image": "a.png", "question": "q?", "answer": "a"}\n' * 2,
+         ":2: question: duplicate item (same content as line 1)"),
+        ("folder", '{"image": "a.png", "question": "q?", "answer": "a", "id": 7}\n' * 2,
+         ":2: id: duplicate id (first seen on line 1)"),
+        ("folder", "\n", "empty input"),
+        ("cogjson", json.dumps(cog_item(0, ["Telepathy"])) + "\n",
+         ":1: generated[0].cognitive_skill: unknown function label"),
+    ],
+)
+def test_bad_input_exits_1_and_writes_nothing(tmp_path: Path, kind: str, content: str,
+                                              expected: str) -> None:
+    write_png(tmp_path / "a.png", (2, 2, 2))
+    (tmp_path / "bad.png").write_bytes(b"GIF89a but truncated")
+    src = tmp_path / "in.jsonl"
+    src.write_text(content)
+    out = tmp_path / "out"
+    code, message = invoke("import", f"--{kind}", str(src), "--out", str(out))
+    assert code == 1 and expected in message, message
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
