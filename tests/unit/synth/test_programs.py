@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cogvision.schema import Decomposition, SourceQuestion, get_taxonomy
-from cogvision.sources.synth import KIND_KEYS, PROGRAM_VERSION, TEMPLATES
+from cogvision.sources.synth import (
+    KIND_KEYS,
+    PROGRAM_VERSION,
+    TEMPLATES,
+    SceneOptions,
+    generate_program,
+    render_png,
+    to_records,
+)
 
 ALL = [(variant, t.__name__) for variant, templates in TEMPLATES.items() for t in templates]
 SIDES = {"circle": 0, "triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6}
@@ -245,3 +256,21 @@ def test_most_common_colour_answer(compiled):
         assert question.answer == max(counts, key=counts.get)
         assert sorted(counts.values()).count(counts[question.answer]) == 1
         assert len(decomposition.subquestions) == 6
+
+
+@settings(max_examples=40, deadline=None)
+@given(variant=st.sampled_from(sorted(TEMPLATES)), seed=st.integers(0, 2**32 - 1),
+       grid=st.integers(2, 8), cell=st.sampled_from([8, 16, 32]),
+       jitter=st.floats(0.0, 1.0), index=st.integers(0, 10**6))
+def test_any_seed_and_geometry_compiles_to_valid_records(variant, seed, grid, cell, jitter, index):
+    options = SceneOptions(image_size=grid * cell, grid=grid, jitter=jitter)
+    scene, program = generate_program(variant, index, np.random.default_rng([seed, index]),
+                                      options, TEMPLATES[variant])
+    question, decomposition = to_records(variant, scene, program, render_png(scene), seed=seed,
+                                         index=index, options=options)
+    again = Decomposition.model_validate_json(decomposition.model_dump_json())
+    assert again.id == decomposition.id and again.question.id == question.id
+    assert 2 <= len(again.subquestions) <= 8
+    assert again.subquestions[-1].answer == question.answer
+    for obj in scene.objects:
+        assert 0 <= obj.row < grid and 0 <= obj.col < grid
