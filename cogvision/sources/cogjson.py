@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from pydantic import ValidationError
+
 from cogvision.errors import ArtifactError, SchemaError, UnknownLabelError
 from cogvision.schema import Decomposition, Provenance, SubQuestion, Taxonomy, get_taxonomy
-from cogvision.sources.common import ImportResult, ImportSession, ItemCallback
+from cogvision.sources.common import ImportResult, ImportSession, ItemCallback, pydantic_error
 from cogvision.sources.folder import parse_object, question_from_item, read_lines, text_field
 
 GENERATOR = "import:cogvision-json"
@@ -124,26 +126,39 @@ def subquestions_from(raw: dict[str, Any], taxonomy: Taxonomy, path: Path, line:
     if not isinstance(steps, list) or not steps:
         raise SchemaError("expected a non-empty list of sub-questions", path=path, line=line,
                           field="generated", value=None if steps is None else steps)
-    subs = []
-    for i, step in enumerate(steps):
-        where = f"generated[{i}]"
-        if not isinstance(step, dict):
-            raise SchemaError("expected an object", path=path, line=line, field=where, value=step)
+    return [_step(step, i, taxonomy, path, line, strays) for i, step in enumerate(steps)]
+
+
+def _step(step: Any, i: int, taxonomy: Taxonomy, path: Path, line: int,
+          strays: Counter[str]) -> SubQuestion:
+    """One ``generated`` entry as a SubQuestion; errors name ``generated[i].<field>``."""
+    where = f"generated[{i}]"
+    if not isinstance(step, dict):
+        raise SchemaError("expected an object", path=path, line=line, field=where, value=step)
+    try:
         label = text_field(step, "cognitive_skill", path, line)
-        function = taxonomy.find(label)
-        if function is None:
-            problem = f"unknown function label for taxonomy '{taxonomy.name}'"
-            if label.strip() in taxonomy.rejected:
-                problem = f"rejected label ({taxonomy.rejected[label.strip()]})"
-            raise UnknownLabelError(
-                f"{problem}; valid: {', '.join(taxonomy.names)}; stray labels in this file: "
-                f"{_summary(strays)}", path=path, line=line, field=f"{where}.cognitive_skill",
-                value=label)
-        depends = step.get("depends_on", [])
-        subs.append(SubQuestion(index=i, question=text_field(step, "subquestion", path, line),
-                                answer=text_field(step, "answer", path, line), function=function,
-                                depends_on=depends if isinstance(depends, list) else []))
-    return subs
+        question = text_field(step, "subquestion", path, line)
+        answer = text_field(step, "answer", path, line)
+    except SchemaError as exc:
+        raise SchemaError(exc.problem, path=path, line=line, field=f"{where}.{exc.field}",
+                          value=exc.value) from None
+    function = taxonomy.find(label)
+    if function is None:
+        problem = f"unknown function label for taxonomy '{taxonomy.name}'"
+        if label.strip() in taxonomy.rejected:
+            problem = f"rejected label ({taxonomy.rejected[label.strip()]})"
+        raise UnknownLabelError(
+            f"{problem}; valid: {', '.join(taxonomy.names)}; stray labels in this file: "
+            f"{_summary(strays)}", path=path, line=line, field=f"{where}.cognitive_skill",
+            value=label)
+    depends = step.get("depends_on", [])
+    try:
+        return SubQuestion(index=i, question=question, answer=answer, function=function,
+                           depends_on=depends if isinstance(depends, list) else [])
+    except ValidationError as exc:
+        error = pydantic_error(exc, path, line)
+        raise SchemaError(error.problem, path=path, line=line, field=f"{where}.{error.field}",
+                          value=error.value) from None
 
 
 # --------------------------------------------------------------------------- import

@@ -122,3 +122,23 @@ def test_image_escaping_root_and_missing_steps(tmp_path: Path) -> None:
     assert result.count == 0 and len(failures) == 2
     assert "escapes the source root" in failures[0].message
     assert "generated: expected a non-empty list" in failures[1].message
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ({"answer": "a", "cognitive_skill": "Inference"}, "generated[1].subquestion: missing"),
+        ({"subquestion": "  ", "answer": "a", "cognitive_skill": "Inference"},
+         "generated[1].question: must not be empty"),
+        ({"subquestion": "Step 0 of item 0?", "answer": "a", "cognitive_skill": "Inference"},
+         "subquestions[1] repeats an earlier sub-question"),
+        ("not an object", "generated[1]: expected an object"),
+    ],
+)
+def test_bad_steps_name_the_step(tmp_path: Path, step: object, expected: str) -> None:
+    item = cog_item(0, ["Inference"])
+    item["generated"].append(step)
+    path = write_jsonl(tmp_path / "cv.jsonl", [item])
+    with pytest.raises(SchemaError) as info:
+        import_cogvision_json(path, tmp_path / "out")
+    assert str(info.value).startswith(f"{path}:1: ") and expected in str(info.value)
