@@ -51,6 +51,8 @@ def synth(
     Each question comes with a ground-truth decomposition: 2-8 sequentially dependent sub-questions
     with exact answers, labelled by the program step that computes them.
 
+    Objects per scene: -C min_objects=1 -C max_objects=7 (defaults 3 and 7).
+
     Example: cogvision synth --variant cogvsr --n 200 --seed 1 --out work/synth-vsr
     """
     from cogvision.config import resolve

@@ -111,9 +111,9 @@ class SceneOptions:
             )
         if not 0.0 <= self.jitter <= 1.0:
             raise UsageError(f"--jitter must be between 0 and 1, got {self.jitter}")
-        if not 2 <= self.min_objects <= self.max_objects:
+        if not 1 <= self.min_objects <= self.max_objects:
             raise UsageError(
-                f"objects per scene must satisfy 2 <= min ({self.min_objects}) <= "
+                f"objects per scene must satisfy 1 <= min ({self.min_objects}) <= "
                 f"max ({self.max_objects})"
             )
 
@@ -295,7 +295,7 @@ def build_benchmark(
         image_size: Side of the square images in pixels (a multiple of ``grid``).
         grid: Cells per side; each object fills one cell.
         jitter: 0..1, how far objects may move off their cell centre.
-        min_objects: Fewest objects per scene.
+        min_objects: Fewest objects per scene (1 allows a one-object curriculum).
         max_objects: Most objects per scene.
         templates: Restrict to these template names (default: all of the variant's).
         on_item: Called after each item (progress display).

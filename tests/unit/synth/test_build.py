@@ -153,3 +153,12 @@ def test_rerun_with_fewer_items_removes_stale_images(tmp_path):
     build_benchmark("cogvision", 2, 5, tmp_path)
     ids = {json.loads(line)["id"] for line in (tmp_path / "questions.jsonl").open()}
     assert {p.stem for p in (tmp_path / "images").glob("*.png")} == ids
+
+
+def test_one_object_scenes_for_a_curriculum(tmp_path):
+    result = build_benchmark("cogvision", 30, 0, tmp_path, min_objects=1, max_objects=1)
+    assert result.questions == 30
+    for question in read_jsonl(tmp_path / "questions.jsonl", SourceQuestion):
+        assert len(question.metadata["scene"]["objects"]) == 1
+    with pytest.raises(UsageError, match="1 <= min"):
+        build_benchmark("cogvision", 3, 0, tmp_path / "bad", min_objects=0)
