@@ -32,7 +32,6 @@ from cogvision.publish.lmms import write_lmms_tasks
 from cogvision.publish.rows import CONFIGS, MAIN, SUBQUESTIONS, features, main_row, subquestion_rows
 from cogvision.publish.stats import compute_stats
 from cogvision.schema import (
-    TEST,
     Decomposition,
     FailureRecord,
     assign_splits,
@@ -127,28 +126,6 @@ def read_image(located: Located) -> bytes | None:
         raise SchemaError("image bytes differ from the recorded sha256", path=located.path,
                           line=located.line, field="question.image.sha256", value=str(file))
     return data
-
-
-def image_disjoint_splits(items: list[Located], test_fraction: float,
-                          seed: int) -> dict[str, str]:
-    """``assign_splits``, then any image shared across sources moved wholly to ``test``.
-
-    ``assign_splits`` groups by image *within* a source, so an image used by two sources can land in
-    both splits; publishing must never allow that.
-    """
-    questions = [x.item.question for x in items]
-    splits = assign_splits(questions, test_fraction=test_fraction, seed=seed)
-    by_image: dict[str, set[str]] = {}
-    for q in questions:
-        if q.image is not None:
-            by_image.setdefault(q.image.sha256, set()).add(splits[q.id])
-    mixed = {sha for sha, found in by_image.items() if len(found) > 1}
-    if mixed:
-        log.warning("%d images used by several sources across splits: moved to test", len(mixed))
-    for q in questions:
-        if q.image is not None and q.image.sha256 in mixed:
-            splits[q.id] = TEST
-    return splits
 
 
 def _failure(located: Located, exc: SchemaError) -> FailureRecord:
@@ -267,7 +244,8 @@ def publish_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: 
     if name.lower() in ("cogvision", "cogvsr") and name.lower() != taxonomy:
         raise UsageError(f"--name {name} but the records use the {taxonomy!r} taxonomy; name the "
                          f"dataset {taxonomy} or something else")
-    splits = image_disjoint_splits(items, test_fraction, seed)
+    splits = assign_splits([x.item.question for x in items], test_fraction=test_fraction,
+                           seed=seed)
     rows, failures = build_rows(items, splits, on_progress)
     left_out["unreadable_image"] = len(failures)
     if earlier_failures:

@@ -24,18 +24,29 @@ def group_key(question: SourceQuestion) -> str:
 def assign_splits(
     questions: Iterable[SourceQuestion], *, test_fraction: float = 0.2, seed: int = 0
 ) -> dict[str, str]:
-    """Map question id -> "train" | "test"."""
+    """Map question id -> "train" | "test".
+
+    Groups are formed across sources (an image shared by two sources is one group); a group is
+    stratified under the alphabetically first source that uses it.
+    """
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
-    groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    members: dict[str, list[str]] = defaultdict(list)
+    group_source: dict[str, str] = {}
     for question in questions:
-        groups[question.source.dataset][group_key(question)].append(question.id)
+        key = group_key(question)
+        members[key].append(question.id)
+        dataset = question.source.dataset
+        group_source[key] = min(dataset, group_source.get(key, dataset))
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for key, dataset in group_source.items():
+        by_source[dataset].append(key)
     splits: dict[str, str] = {}
-    for by_group in groups.values():
-        ordered = sorted(by_group, key=lambda key: content_hash([seed, key]))
+    for keys in by_source.values():
+        ordered = sorted(keys, key=lambda key: content_hash([seed, key]))
         n_test = round(test_fraction * len(ordered))
         for rank, key in enumerate(ordered):
-            for qid in by_group[key]:
+            for qid in members[key]:
                 splits[qid] = TEST if rank < n_test else TRAIN
     return splits
 

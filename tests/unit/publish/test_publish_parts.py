@@ -9,7 +9,7 @@ import pytest
 
 from cogvision.artifacts import read_jsonl, write_jsonl_atomic
 from cogvision.errors import ArtifactError, SchemaError, UsageError
-from cogvision.publish.build import image_disjoint_splits, read_inputs, select_reviewed
+from cogvision.publish.build import read_inputs, select_reviewed
 from cogvision.publish.card import (
     DATASHEET_SECTIONS,
     DEFAULT_DATASHEET,
@@ -26,7 +26,7 @@ from cogvision.publish.rows import (
     subquestion_rows,
 )
 from cogvision.publish.stats import compute_stats, extract_stats_section, render_stats
-from cogvision.schema import Decomposition, SourceQuestion, SubQuestion
+from cogvision.schema import Decomposition, SourceQuestion, SubQuestion, assign_splits
 
 from .conftest import make_decompositions
 
@@ -155,10 +155,10 @@ def test_inputs_duplicates_and_taxonomy_mix(tmp_path: Path) -> None:
         read_inputs([path, vsr])
 
 
-def test_an_image_shared_by_two_sources_goes_wholly_to_test(tmp_path: Path) -> None:
+def test_an_image_shared_by_two_sources_lands_in_one_split(tmp_path: Path) -> None:
     path = make_decompositions(tmp_path, 30)
     items = read_inputs([path])
-    splits = image_disjoint_splits(items, 0.2, 0)
+    splits = assign_splits([x.item.question for x in items], test_fraction=0.2, seed=0)
     by_image: dict[str, set[str]] = {}
     for x in items:
         by_image.setdefault(x.item.question.image.sha256, set()).add(splits[x.item.question.id])

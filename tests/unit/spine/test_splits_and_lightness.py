@@ -12,12 +12,12 @@ from cogvision.schema.export import json_schemas, stale_schemas
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _questions(n: int, dataset: str, shared_images: int = 0) -> list[SourceQuestion]:
+def _questions(n: int, dataset: str, shared_images: int = 0, offset: int = 0) -> list[SourceQuestion]:
     from cogvision.schema import ImageRef
 
     out = []
     for i in range(n):
-        sha = f"{(i % shared_images if shared_images else i):064x}"
+        sha = f"{offset + (i % shared_images if shared_images else i):064x}"
         image = ImageRef(
             path=f"images/{sha[:8]}.png", sha256=sha, width=4, height=4, bytes=10, format="PNG"
         )
@@ -34,7 +34,7 @@ def _questions(n: int, dataset: str, shared_images: int = 0) -> list[SourceQuest
 
 
 def test_splits_are_deterministic_stratified_and_order_independent() -> None:
-    questions = _questions(100, "a") + _questions(50, "b")
+    questions = _questions(100, "a") + _questions(50, "b", offset=1000)
     splits = assign_splits(questions, test_fraction=0.2, seed=3)
     assert splits == assign_splits(list(reversed(questions)), test_fraction=0.2, seed=3)
     per_source = Counter((q.source.dataset, splits[q.id]) for q in questions)
@@ -67,3 +67,15 @@ def test_checked_in_json_schemas_are_current() -> None:
     stale = stale_schemas(REPO / "schemas")
     assert stale == [], f"run `cogvision schema export --out schemas`; stale: {stale}"
     assert set(json_schemas()) == {p.name for p in (REPO / "schemas").glob("*.schema.json")}
+
+
+def test_image_shared_by_two_sources_stays_in_one_split() -> None:
+    questions = _questions(40, "a") + _questions(40, "b")  # same 40 image hashes in both sources
+    for seed in range(5):
+        splits = assign_splits(questions, test_fraction=0.5, seed=seed)
+        by_image: dict[str, set[str]] = {}
+        for q in questions:
+            assert q.image is not None
+            by_image.setdefault(q.image.sha256, set()).add(splits[q.id])
+        assert all(len(s) == 1 for s in by_image.values())
+        assert Counter(splits.values())[TEST] == 40
