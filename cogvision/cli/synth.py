@@ -56,7 +56,7 @@ def synth(
     Example: cogvision synth --variant cogvsr --n 200 --seed 1 --out work/synth-vsr
     """
     from cogvision.config import resolve
-    from cogvision.sources.synth import build_benchmark
+    from cogvision.sources.synth import SceneOptions, build_benchmark, check_request
     from cogvision.sources.synth.config import SynthConfig
 
     flags = {
@@ -69,6 +69,8 @@ def synth(
         "templates": template or None,
     }
     cfg = resolve(SynthConfig, path=config, overrides=overrides, flags=flags)
+    scene = SceneOptions(cfg.image_size, cfg.grid, cfg.jitter, cfg.min_objects, cfg.max_objects)
+    check_request(cfg.variant, cfg.n, out, scene, cfg.templates)  # fail before the progress bar
     with progress(failures=False) as bar:
         task = bar.add_task(f"synth {cfg.variant}", total=cfg.n)
         result = build_benchmark(

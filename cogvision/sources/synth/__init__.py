@@ -8,15 +8,22 @@
 from cogvision.sources.synth.build import (
     TEMPLATES,
     VARIANTS,
-    SceneOptions,
     SynthResult,
     build_benchmark,
+    check_request,
     generate_program,
     template_names,
     to_records,
 )
 from cogvision.sources.synth.programs import KIND_KEYS, PROGRAM_VERSION, Program, Step
-from cogvision.sources.synth.scenes import Scene, SceneObject, render, render_png, sample_scene
+from cogvision.sources.synth.scenes import (
+    Scene,
+    SceneObject,
+    SceneOptions,
+    render,
+    render_png,
+    sample_scene,
+)
 
 __all__ = [
     "KIND_KEYS",
@@ -30,6 +37,7 @@ __all__ = [
     "Step",
     "SynthResult",
     "build_benchmark",
+    "check_request",
     "generate_program",
     "render",
     "render_png",

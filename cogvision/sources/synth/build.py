@@ -33,7 +33,7 @@ from cogvision.sources.synth import templates_knowledge as knowledge
 from cogvision.sources.synth import templates_spatial as spatial
 from cogvision.sources.synth import templates_visual as visual
 from cogvision.sources.synth.programs import PROGRAM_VERSION, Program, Template, function_label
-from cogvision.sources.synth.scenes import Scene, render_png, sample_scene
+from cogvision.sources.synth.scenes import Scene, SceneOptions, render_png, sample_scene
 
 log = logging.getLogger(__name__)
 
@@ -89,33 +89,6 @@ VARIANTS = tuple(TEMPLATES)
 
 def template_names(variant: str) -> list[str]:
     return [t.__name__ for t in TEMPLATES[variant]]
-
-
-@dataclass(frozen=True)
-class SceneOptions:
-    """How scenes are drawn (recorded in every decomposition's provenance parameters)."""
-
-    image_size: int = 128
-    grid: int = 4
-    jitter: float = 0.0
-    min_objects: int = 3
-    max_objects: int = 7
-
-    def check(self) -> None:
-        if not 2 <= self.grid <= 16:
-            raise UsageError(f"--grid must be between 2 and 16, got {self.grid}")
-        if self.image_size % self.grid or self.image_size // self.grid < 8:
-            raise UsageError(
-                f"--image-size {self.image_size} must be a multiple of --grid "
-                f"{self.grid} with cells of at least 8 pixels"
-            )
-        if not 0.0 <= self.jitter <= 1.0:
-            raise UsageError(f"--jitter must be between 0 and 1, got {self.jitter}")
-        if not 1 <= self.min_objects <= self.max_objects:
-            raise UsageError(
-                f"objects per scene must satisfy 1 <= min ({self.min_objects}) <= "
-                f"max ({self.max_objects})"
-            )
 
 
 @dataclass
@@ -302,15 +275,14 @@ def build_benchmark(
 
     Returns:
         Counts per template and per function.
+
+    Raises:
+        UsageError: A bad argument (named with its value), before anything is written.
     """
     started = utc_now()
-    chosen = _select_templates(variant, templates)
-    if n <= 0:
-        raise UsageError(f"--n must be a positive number of questions, got {n}")
     options = SceneOptions(image_size, grid, jitter, min_objects, max_objects)
-    options.check()
+    chosen = check_request(variant, n, out_dir, options, templates)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     result = SynthResult(out_dir=out_dir)
@@ -339,6 +311,17 @@ def build_benchmark(
     _remove_stale_images(images_dir, {f"{qid}.png" for qid in written})
     _write_manifest(out_dir, variant, n, seed, options, chosen, result, started)
     return result
+
+
+def check_request(variant: str, n: int, out_dir: str | Path, options: SceneOptions,
+                  templates: Sequence[str] | None = None) -> list[Template]:
+    """Check a build's arguments before any work; return the templates to use."""
+    chosen = _select_templates(variant, templates)
+    if n <= 0:
+        raise UsageError(f"--n must be a positive number of questions, got {n}")
+    options.check()
+    _check_out_dir(Path(out_dir))
+    return chosen
 
 
 def _select_templates(variant: str, names: Sequence[str] | None) -> list[Template]:

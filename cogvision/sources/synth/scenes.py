@@ -19,6 +19,8 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cogvision.errors import UsageError
+
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "green": (40, 160, 60),
@@ -95,6 +97,33 @@ class Scene:
             "indexing": "row/col are 0-based from the top-left cell; question text counts from 1",
             "objects": [dict(vars(o)) for o in self.objects],  # asdict is 10x slower
         }
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """How scenes are drawn (recorded in every decomposition's provenance parameters)."""
+
+    image_size: int = 128
+    grid: int = 4
+    jitter: float = 0.0
+    min_objects: int = 3
+    max_objects: int = 7
+
+    def check(self) -> None:
+        if not 2 <= self.grid <= 16:
+            raise UsageError(f"--grid must be between 2 and 16, got {self.grid}")
+        if self.image_size % self.grid or self.image_size // self.grid < 8:
+            raise UsageError(
+                f"--image-size {self.image_size} must be a multiple of --grid "
+                f"{self.grid} with cells of at least 8 pixels"
+            )
+        if not 0.0 <= self.jitter <= 1.0:
+            raise UsageError(f"--jitter must be between 0 and 1, got {self.jitter}")
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise UsageError(
+                f"objects per scene must satisfy 1 <= min ({self.min_objects}) <= "
+                f"max ({self.max_objects})"
+            )
 
 
 def sample_scene(
