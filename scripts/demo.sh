@@ -14,7 +14,31 @@ echo "== 2. validate and count it (cogvision validate / stats)"
 "$CLI" validate "$DEMO_DIR/synth/decompositions.jsonl"
 "$CLI" stats "$DEMO_DIR/synth/decompositions.jsonl"
 
-# -- decompose step goes here (scripted local OpenAI-compatible server)
+echo "== 3. decompose the questions with an LLM (cogvision decompose)"
+echo "   SCRIPTED DEMO MODEL: a local OpenAI-compatible server on 127.0.0.1 that answers from the"
+echo "   synthetic ground truth in $DEMO_DIR/synth/decompositions.jsonl; it is not a real LLM."
+if [ -n "${OPENAI_BASE_URL:-}${OPENAI_API_KEY:-}" ]; then
+  echo "   (your OPENAI_* settings are not used here; for a real model run:"
+  echo "    $CLI decompose --in $DEMO_DIR/synth/questions.jsonl --out $DEMO_DIR/decomposed-llm --model gpt-4.1)"
+fi
+PORT_FILE="$DEMO_DIR/.decompose-server.port"
+"$VENV/bin/python" -m cogvision.testing.openai_server \
+  --answers-from "$DEMO_DIR/synth/decompositions.jsonl" --port-file "$PORT_FILE" >/dev/null &
+DECOMPOSE_SERVER_PID=$!
+trap 'kill "$DECOMPOSE_SERVER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$PORT_FILE" ] && break; sleep 0.2; done
+[ -s "$PORT_FILE" ] || { echo "the scripted demo server did not start" >&2; exit 1; }
+OPENAI_API_KEY=scripted-demo-no-key OPENAI_BASE_URL= "$CLI" decompose \
+  --in "$DEMO_DIR/synth/questions.jsonl" --out "$DEMO_DIR/decomposed" \
+  --model scripted-demo-model --verify-model scripted-demo-verifier \
+  --base-url "http://127.0.0.1:$(cat "$PORT_FILE")/v1" --cache-dir "$DEMO_DIR/llm-cache" \
+  --concurrency 8
+kill "$DECOMPOSE_SERVER_PID" 2>/dev/null || true
+wait "$DECOMPOSE_SERVER_PID" 2>/dev/null || true
+trap - EXIT
+rm -f "$PORT_FILE"
+"$CLI" validate "$DEMO_DIR/decomposed/decompositions.jsonl"
+
 # -- review step goes here (skipped in the demo with a one-line explanation)
 echo "== publish the synthetic benchmark as a Hugging Face dataset, then re-load and check it (cogvision publish)"
 "$CLI" publish --in "$DEMO_DIR/synth/decompositions.jsonl" --out "$DEMO_DIR/published" \

@@ -82,10 +82,11 @@ class LLMClient:
                  concurrency: int, rng: np.random.Generator, prompt_version: str,
                  cache: ResponseCache | None = None,
                  on_retry: Callable[[str], None] | None = None) -> None:
-        openai = require("openai", "llm")
-        self._openai = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
-                                          timeout=policy.timeout_s)
-        self._errors = openai
+        self._errors = require("openai", "llm")
+        self._client_args = {"api_key": api_key, "base_url": base_url, "max_retries": 0,
+                             "timeout": policy.timeout_s}
+        self._client: Any = None  # built on the first cache miss: a warm re-run never needs it
+        self._completion_type = require("openai.types.chat", "llm").ChatCompletion
         self.policy = policy
         self.cache = cache
         self.prompt_version = prompt_version
@@ -95,8 +96,15 @@ class LLMClient:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._on_retry = on_retry
 
+    @property
+    def _openai(self) -> Any:
+        if self._client is None:
+            self._client = self._errors.AsyncOpenAI(**self._client_args)
+        return self._client
+
     async def close(self) -> None:
-        await self._openai.close()
+        if self._client is not None:
+            await self._client.close()
 
     def _usage(self, model: str) -> ModelUsage:
         return self.stats.usage.setdefault(model, ModelUsage())
@@ -111,7 +119,8 @@ class LLMClient:
             return str(hit["text"])
         text, usage = await self._request(model, messages, reply_model, parameters, label)
         if self.cache is not None:
-            self.cache.put(key, text, usage)
+            # creating a file can take milliseconds: keep it off the event loop
+            await asyncio.to_thread(self.cache.put, key, text, usage)
         return text
 
     async def _request(self, model: str, messages: list[dict[str, Any]],
@@ -152,9 +161,13 @@ class LLMClient:
             extra["response_format"] = response_format(reply_model)
         elif mode == "json_object":
             extra["response_format"] = {"type": "json_object"}
+        body = {"model": model, "messages": messages, **parameters, **extra}
         async with self._semaphore:
-            completion = await self._openai.chat.completions.create(
-                model=model, messages=messages, **parameters, **extra)
+            # The SDK's generic POST with the typed ChatCompletion result: the same request as
+            # chat.completions.create, minus its type-driven transform of every message and of
+            # the JSON Schema (2-5 ms of CPU per request, which capped throughput at 32 in flight).
+            completion = await self._openai.post("/chat/completions", body=body,
+                                                 cast_to=self._completion_type)
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         if completion.usage is not None:
             usage = {"prompt_tokens": completion.usage.prompt_tokens or 0,

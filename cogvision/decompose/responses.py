@@ -8,6 +8,7 @@ live in ``validate.py`` so a violation becomes an error message the model can ac
 from __future__ import annotations
 
 import copy
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,8 +68,12 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+@cache
 def response_format(model: type[BaseModel]) -> dict[str, Any]:
-    """``response_format`` value requesting ``model``'s schema (strict json_schema mode)."""
+    """``response_format`` value requesting ``model``'s schema (strict json_schema mode).
+
+    Cached: treat the returned dict as read-only.
+    """
     return {
         "type": "json_schema",
         "json_schema": {"name": model.__name__, "schema": strict_json_schema(model),

@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -230,20 +231,32 @@ def _drop_failures(path: Path) -> None:
 
 
 def _count_outputs(out_dir: Path, total: int) -> dict[str, int]:
-    done = len(_json_lines(out_dir / DECOMPOSITIONS))
-    failed = len(_json_lines(out_dir / FAILURES))
+    done = _count_lines(out_dir / DECOMPOSITIONS)
+    failed = _count_lines(out_dir / FAILURES)
     return {"input": total, "decompositions": done, "failures": failed,
             "pending": max(0, total - done - failed)}
 
 
+def _count_lines(path: Path) -> int:
+    """Complete lines (the appender writes one record per line; a torn tail has no newline)."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.endswith(b"\n") and line.strip())
+
+
+_AGREES = re.compile(rb'"agrees":\s*(true|false)')
+
+
 def _verification_stats(path: Path) -> dict[str, Any]:
+    """Verifier agreement over the whole output, read without parsing every record."""
     checked = disagree = 0
-    for data in _json_lines(path):
-        for sub in data.get("subquestions", []):
-            verification = sub.get("verification")
-            if isinstance(verification, dict):
-                checked += 1
-                disagree += not verification.get("agrees", False)
+    if path.exists():
+        with path.open("rb") as fh:
+            for line in fh:
+                for match in _AGREES.finditer(line):
+                    checked += 1
+                    disagree += match.group(1) == b"false"
     return {"verified_subquestions": checked, "verifier_disagreements": disagree,
             "verifier_disagreement_rate": disagree / checked if checked else None}
 

@@ -85,11 +85,11 @@ class GroundTruthResponder:
     """A scripted model that answers from known decompositions (never a real LLM)."""
 
     def __init__(self, decompositions: list[Decomposition]) -> None:
-        self.by_text: dict[tuple[str, str], Decomposition] = {}
+        self.by_text: dict[tuple[str, str], list[Decomposition]] = {}
         self.by_image: dict[tuple[str, str], Decomposition] = {}
         for d in decompositions:
             q = d.question
-            self.by_text.setdefault((_line(q.question), _line(q.answer)), d)
+            self.by_text.setdefault((_line(q.question), _line(q.answer)), []).append(d)
             if q.image is not None:
                 self.by_image[(q.image.sha256, _line(q.question))] = d
 
@@ -105,9 +105,13 @@ class GroundTruthResponder:
         sha = request_image_sha(body)
         if sha is not None and (sha, question) in self.by_image:
             return self.by_image[(sha, question)]
-        if (found := self.by_text.get((question, _first(_REFERENCE, text)))) is not None:
-            return found
-        return next((d for (q, _), d in self.by_text.items() if q == question), None)
+        candidates = self.by_text.get((question, _first(_REFERENCE, text)), [])
+        if not candidates:
+            candidates = [d for (q, _), ds in self.by_text.items() if q == question for d in ds]
+        # Same text, other scene: the chain of thought in a plan prompt tells them apart.
+        return next((d for d in candidates if all(
+            f"{s.question} {s.answer}." in text for s in d.subquestions)),
+            candidates[0] if candidates else None)
 
     def __call__(self, body: dict[str, Any]) -> Reply:
         found, kind = self.find(body), request_kind(body)
