@@ -86,7 +86,7 @@ def decompose_file(in_path: str | Path, out_dir: str | Path, config: DecomposeCo
     out_dir.mkdir(parents=True, exist_ok=True)
     if retry_failures:
         _drop_failures(out_dir / FAILURES)
-    done = finished_ids(out_dir)
+    done = finished_ids(out_dir, model=config.model, prompt_version=prompts.version)
     pending = [it for it in items if it.question.id not in done]
     log.info("%d questions, %d already done, %d to decompose", len(items),
              len(items) - len(pending), len(pending))
@@ -183,15 +183,22 @@ def _prepare(item: _Item, in_path: Path, out_dir: Path,
     return question, f"data:{mime};base64,{base64.b64encode(source.read_bytes()).decode()}"
 
 
-def finished_ids(out_dir: str | Path) -> set[str]:
+def finished_ids(out_dir: str | Path, *, model: str | None = None,
+                 prompt_version: str | None = None) -> set[str]:
     """Question ids already in ``decompositions.jsonl`` or ``failures.jsonl`` (torn lines
-    skipped)."""
+    skipped). With ``model``/``prompt_version``, earlier records made otherwise are a UsageError:
+    resuming must not mix two models or prompt versions in one output."""
     out_dir = Path(out_dir)
     ids: set[str] = set()
-    for data in _json_lines(out_dir / DECOMPOSITIONS):
-        question = data.get("question")
+    for line, data in enumerate(_json_lines(out_dir / DECOMPOSITIONS), start=1):
+        question, provenance = data.get("question"), data.get("provenance") or {}
         if isinstance(question, dict) and isinstance(question.get("id"), str):
             ids.add(question["id"])
+        made_by = (provenance.get("model"), provenance.get("prompt_version"))
+        if model is not None and made_by != (model, prompt_version):
+            raise UsageError(f"{out_dir / DECOMPOSITIONS}:{line}: made by model {made_by[0]!r} "
+                             f"with prompts {made_by[1]!r}, not {model!r} with {prompt_version!r}; "
+                             f"use another --out to decompose with other settings")
     for data in _json_lines(out_dir / FAILURES):
         if isinstance(data.get("item_id"), str):
             ids.add(data["item_id"])

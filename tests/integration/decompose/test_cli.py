@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from cogvision.artifacts import write_jsonl_atomic
 from cogvision.decompose import decompose_file
 from cogvision.testing.openai_server import GroundTruthResponder, OpenAIServer
 
@@ -76,3 +77,27 @@ def test_sigkilled_run_resumes_to_the_same_output(tmp_path: Path) -> None:
     assert failed == {} and len(done) == 24
     assert {k: v.content_hash for k, v in done.items()} == {
         k: v.content_hash for k, v in expected.items()}
+
+
+def test_standalone_scripted_server_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "in", 2)
+    truth = tmp_path / "truth.jsonl"
+    write_jsonl_atomic(truth, data.truth)
+    port_file = tmp_path / "port"
+    server = subprocess.Popen([sys.executable, "-m", "cogvision.testing.openai_server",
+                               "--answers-from", str(truth), "--port-file", str(port_file)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text()}/v1"
+        decompose_file(data.questions_path, tmp_path / "out",
+                       fast_config(url, tmp_path / "c", send_images=False))
+        done, failed = read_outputs(tmp_path / "out", data)
+        assert len(done) == 2 and failed == {}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        stdout, _ = server.communicate(timeout=10)
+    assert server.returncode == 0 and "scripted OpenAI-compatible server on http://127.0.0.1:" in (
+        stdout)

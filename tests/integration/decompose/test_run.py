@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from cogvision.artifacts import read_jsonl, write_jsonl_atomic
 from cogvision.checks import validate_file
 from cogvision.decompose import decompose_file
-from cogvision.errors import LLMError
+from cogvision.errors import LLMError, UsageError
+from cogvision.schema import Decomposition, Provenance, SourceQuestion, SourceRef, SubQuestion
 from cogvision.testing.openai_server import GroundTruthResponder, OpenAIServer, Reply
 
 from .conftest import Dataset, fast_config, for_item, read_outputs
@@ -192,3 +194,40 @@ def test_refused_key_stops_the_run_and_missing_images_fail_items(
     assert failed[dataset.questions[5].id].error_type == "ImageError"
     assert "questions.jsonl:6: image.path: image file not found" in failed[
         dataset.questions[5].id].message
+
+
+def test_retry_failures_and_settings_guard(dataset: Dataset, server: OpenAIServer,
+                                           tmp_path: Path) -> None:
+    server.when(for_item(dataset, 2, "cot"), Reply(status=400, error="context length exceeded"))
+    out, cfg = tmp_path / "out", fast_config(server.url, tmp_path / "c")
+    decompose_file(dataset.questions_path, out, cfg)
+    _, failed = read_outputs(out, dataset)
+    failure = failed[dataset.questions[2].id]
+    assert failure.error_type == "RequestFailed:http_error"  # a plain 400 is not retried
+    assert len([r for r in server.requests if for_item(dataset, 2, "cot")(r)]) == 1
+    result = decompose_file(dataset.questions_path, out, cfg, retry_failures=True)
+    done, failed = read_outputs(out, dataset)
+    assert failed == {} and len(done) == 6 and result.counts["skipped_already_done"] == 5
+    other = fast_config(server.url, tmp_path / "c", model="another-model")
+    with pytest.raises(UsageError, match=r"decompositions.jsonl:1: made by model 'scripted-gt'"):
+        decompose_file(dataset.questions_path, out, other)
+
+
+def test_text_only_and_multiple_choice_questions(tmp_path: Path) -> None:
+    question = SourceQuestion(question="Which is a mammal?", answer="whale",
+                              choices=["shark", "whale"], license="MIT",
+                              source=SourceRef(dataset="hand", split="test", index="0"))
+    subs = [SubQuestion(index=0, question="What class does a whale belong to?",
+                        answer="mammals", function="Language Knowledge Recall"),
+            SubQuestion(index=1, question="Which option is a mammal?", answer="B",
+                        function="Decision-Making", depends_on=[0])]
+    truth = Decomposition(question=question, taxonomy="cogvision", subquestions=subs,
+                          provenance=Provenance(generator="hand"))
+    path = tmp_path / "q.jsonl"
+    write_jsonl_atomic(path, [question])
+    with OpenAIServer(GroundTruthResponder([truth])) as srv:
+        decompose_file(path, tmp_path / "out", fast_config(srv.url, tmp_path / "c"))
+        prompt = srv.requests[0]["messages"][1]["content"]
+    assert isinstance(prompt, str) and "Options:\n(A) shark\n(B) whale" in prompt
+    (record,) = read_jsonl(tmp_path / "out" / "decompositions.jsonl", Decomposition)
+    assert record.question.image is None and record.subquestions[-1].answer == "B"
