@@ -14,6 +14,8 @@ from cogvision.cli import review
 from cogvision.cli import decompose as decompose_cli
 from cogvision.cli import sources as sources_cli
 from cogvision.cli import synth as synth_cli
+from cogvision.cli import probe as probe_cli
+from cogvision.cli import eval as eval_cli
 from cogvision.cli.common import err_console
 from cogvision.errors import CogvisionError
 
@@ -36,6 +38,8 @@ review.register(app)
 decompose_cli.register(app)
 sources_cli.register(app)
 synth_cli.register(app)
+probe_cli.register(app)
+eval_cli.register(app)
 
 
 def run() -> None:
