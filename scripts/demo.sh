@@ -39,7 +39,7 @@ trap - EXIT
 rm -f "$PORT_FILE"
 "$CLI" validate "$DEMO_DIR/decomposed/decompositions.jsonl"
 
-# -- review step goes here (skipped in the demo with a one-line explanation)
+echo "== review: skipped in the demo (it needs people): run \`cogvision review serve\`, then \`cogvision review push/pull/status\` (see README, Review in Label Studio)"
 echo "== publish the synthetic benchmark as a Hugging Face dataset, then re-load and check it (cogvision publish)"
 "$CLI" publish --in "$DEMO_DIR/synth/decompositions.jsonl" --out "$DEMO_DIR/published" \
   --name cogvision --seed 0 --test-fraction 0.2

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
 DEFAULT_URL = "http://127.0.0.1:8080"
-UPLOAD_BATCH = 100
+UPLOAD_BATCH = 50
+UPLOAD_THREADS = 4
 
 
 def api_key_from_env() -> str:
@@ -143,29 +145,39 @@ class ReviewClient:
 
     # ------------------------------------------------------------------ images
     def upload_images(self, project_id: int, files: dict[str, Path]) -> dict[str, str]:
-        """Upload files (name -> path) without creating tasks; returns name -> served URL."""
-        urls: dict[str, str] = {}
+        """Upload files (name -> path) without creating tasks; returns name -> served URL.
+
+        Batches of ``UPLOAD_BATCH`` files go up on ``UPLOAD_THREADS`` connections at once.
+        """
         names = sorted(files)
-        for start in range(0, len(names), UPLOAD_BATCH):
-            batch = names[start:start + UPLOAD_BATCH]
-            with contextlib.ExitStack() as stack:
-                parts = [(f"file{k}", (name, stack.enter_context(files[name].open("rb"))))
-                         for k, name in enumerate(batch)]
-                out = self._request("POST", f"/api/projects/{project_id}/import",
-                                    f"uploading {len(batch)} images",
-                                    params={"commit_to_project": "false"}, files=parts)
-            ids = out.get("file_upload_ids") or []
-            uploads = self._request("GET", f"/api/projects/{project_id}/file-uploads",
-                                    "listing uploaded images", params={"ids": json.dumps(ids)})
-            for upload in uploads:
-                stored = str(upload["file"])
-                name = next((n for n in batch if stored.endswith("-" + n)), None)
-                if name is not None:
-                    urls[name] = "/data/" + stored
+        batches = [names[s:s + UPLOAD_BATCH] for s in range(0, len(names), UPLOAD_BATCH)]
+        urls: dict[str, str] = {}
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            for found in pool.map(lambda b: self._upload_batch(project_id, b, files), batches):
+                urls.update(found)
         missing = set(names) - set(urls)
         if missing:
             raise ReviewError(f"Label Studio at {self.url}: uploads not listed: "
                               f"{sorted(missing)[:3]}")
+        return urls
+
+    def _upload_batch(self, project_id: int, batch: list[str],
+                      files: dict[str, Path]) -> dict[str, str]:
+        with contextlib.ExitStack() as stack:
+            parts = [(f"file{k}", (name, stack.enter_context(files[name].open("rb"))))
+                     for k, name in enumerate(batch)]
+            out = self._request("POST", f"/api/projects/{project_id}/import",
+                                f"uploading {len(batch)} images",
+                                params={"commit_to_project": "false"}, files=parts)
+        ids = out.get("file_upload_ids") or []
+        uploads = self._request("GET", f"/api/projects/{project_id}/file-uploads",
+                                "listing uploaded images", params={"ids": json.dumps(ids)})
+        urls = {}
+        for upload in uploads:
+            stored = str(upload["file"])  # "upload/<project>/<random>-<name>"
+            name = next((n for n in batch if stored.endswith("-" + n)), None)
+            if name is not None:
+                urls[name] = "/data/" + stored
         return urls
 
     def download(self, url: str) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cogvision.artifacts import write_jsonl_atomic
+from cogvision.artifacts import atomic_path, write_jsonl_atomic
 from cogvision.errors import ReviewError
 from cogvision.review import labelconfig as lc
 from cogvision.review.aggregate import ReviewRules, aggregate
@@ -31,6 +32,7 @@ from cogvision.schema.records import Decomposition, FailureRecord
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+DOWNLOAD_THREADS = 8
 
 
 @dataclass
@@ -132,8 +134,8 @@ def _localise_image(client: ReviewClient, review: TaskReview, out_dir: Path) -> 
         if sha256_bytes(data) != image.sha256:
             raise ReviewError(f"task {review.task_id}: image {review.image_url} on the server does "
                               f"not match the record's sha256")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        with atomic_path(target) as tmp:  # concurrent pulls of one image never see a torn file
+            tmp.write_bytes(data)
     question = review.record.question.model_copy(
         update={"image": image.model_copy(update={"path": f"images/{name}"})})
     return review.record.model_copy(update={"question": question})
@@ -145,11 +147,12 @@ def pull(client: ReviewClient, project: str, out: str | Path, *, rules: ReviewRu
     out = Path(out)
     reviews, failures = collect(client, project, strict=strict)
     report = PullReport(failures=failures)
-    for review in reviews:
-        record = _localise_image(client, review, out.parent)
-        report.records.append(aggregate(record, review.verdicts, rules))
-        if on_progress:
-            on_progress(1)
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+        records = pool.map(lambda review: _localise_image(client, review, out.parent), reviews)
+        for review, record in zip(reviews, records, strict=True):
+            report.records.append(aggregate(record, review.verdicts, rules))
+            if on_progress:
+                on_progress(1)
     for failure in failures:
         log.warning("%s", failure.message)
     write_jsonl_atomic(out, report.records)
