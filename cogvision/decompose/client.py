@@ -6,7 +6,8 @@ counted and logged here: 429, 5xx, 408/409, timeouts and connection errors are r
 exponential backoff and jitter, honouring ``Retry-After``; anything else fails the item (or, for
 authentication and unknown-model errors, the whole run). When a server rejects ``json_schema``
 the client falls back to JSON mode and then to plain text (the prompts carry the schema too, and
-replies are parsed leniently).
+replies are parsed leniently); when a model refuses a sampling parameter (o-series models refuse
+``temperature``), that parameter is dropped for that model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -67,11 +69,13 @@ class ClientStats:
     retries: int = 0
     retries_by_reason: dict[str, int] = field(default_factory=dict)
     format_fallbacks: list[str] = field(default_factory=list)
+    dropped_parameters: dict[str, list[str]] = field(default_factory=dict)
     usage: dict[str, ModelUsage] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"retries": self.retries, "retries_by_reason": dict(self.retries_by_reason),
                 "format_fallbacks": list(self.format_fallbacks),
+                "dropped_parameters": {m: list(p) for m, p in self.dropped_parameters.items()},
                 "usage": {m: asdict(u) for m, u in sorted(self.usage.items())}}
 
 
@@ -95,6 +99,7 @@ class LLMClient:
         self._rng = rng
         self._semaphore = asyncio.Semaphore(concurrency)
         self._on_retry = on_retry
+        self._dropped: dict[str, set[str]] = {}  # per model: parameters its server refused
 
     @property
     def _openai(self) -> Any:
@@ -126,12 +131,17 @@ class LLMClient:
     async def _request(self, model: str, messages: list[dict[str, Any]],
                        reply_model: type[BaseModel], parameters: dict[str, Any],
                        label: str) -> tuple[str, dict[str, int]]:
-        attempt = 0
+        attempt = fixes = 0
         while True:
             mode = self.mode
             try:
                 return await self._send(model, messages, reply_model, parameters, mode)
             except self._errors.APIStatusError as exc:
+                name = _rejected_parameter(exc, parameters) if exc.status_code == 400 else None
+                if name is not None and fixes < len(parameters):
+                    fixes += 1
+                    self._drop_parameter(model, name, exc)
+                    continue
                 if exc.status_code == 400 and mode != "text" and _mentions_format(exc):
                     self._downgrade(mode, exc)
                     continue
@@ -161,8 +171,10 @@ class LLMClient:
             extra["response_format"] = response_format(reply_model)
         elif mode == "json_object":
             extra["response_format"] = {"type": "json_object"}
-        body = {"model": model, "messages": messages, **parameters, **extra}
         async with self._semaphore:
+            dropped = self._dropped.get(model, set())
+            body = {"model": model, "messages": messages, **extra,
+                    **{k: v for k, v in parameters.items() if k not in dropped}}
             # The SDK's generic POST with the typed ChatCompletion result: the same request as
             # chat.completions.create, minus its type-driven transform of every message and of
             # the JSON Schema (2-5 ms of CPU per request, which capped throughput at 32 in flight).
@@ -179,6 +191,13 @@ class LLMClient:
         choices = completion.choices or []
         text = (choices[0].message.content or "") if choices else ""
         return text, usage
+
+    def _drop_parameter(self, model: str, name: str, exc: Exception) -> None:
+        dropped = self._dropped.setdefault(model, set())
+        if name not in dropped:
+            dropped.add(name)
+            self.stats.dropped_parameters.setdefault(model, []).append(name)
+            log.warning("%s rejects '%s' (%s); sending it without", model, name, _short(exc))
 
     def _downgrade(self, mode: str, exc: Exception) -> None:
         if self.mode != mode:  # another request already downgraded from this mode
@@ -203,6 +222,12 @@ class LLMClient:
         if self._on_retry is not None:
             self._on_retry(reason)
         await asyncio.sleep(delay)
+
+
+def _rejected_parameter(exc: Exception, sent: dict[str, Any]) -> str | None:
+    """The sampling parameter a 400 complains about (o-series models refuse ``temperature``)."""
+    text = str(exc).lower()
+    return next((name for name in sent if re.search(rf"\b{re.escape(name)}\b", text)), None)
 
 
 def _mentions_format(exc: Exception) -> bool:

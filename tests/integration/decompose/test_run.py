@@ -178,6 +178,22 @@ def test_verifier_disagreements_are_flagged(dataset: Dataset, server: OpenAIServ
     assert result.stats["usage"]["checker"]["requests"] == 18
 
 
+def test_parameters_a_model_refuses_are_dropped(dataset: Dataset, server: OpenAIServer,
+                                                tmp_path: Path) -> None:
+    refuses = "Unsupported value: 'temperature' does not support 0 with this model."
+    server.when(lambda b: b["model"] == "o-checker" and "temperature" in b,
+                *[Reply(status=400, error=refuses)] * 30)
+    out = tmp_path / "out"
+    result = decompose_file(dataset.questions_path, out,
+                            fast_config(server.url, tmp_path / "c", verify_model="o-checker"))
+    done, failed = read_outputs(out, dataset)
+    assert failed == {} and len(done) == 6
+    assert result.stats["dropped_parameters"] == {"o-checker": ["temperature"]}
+    checker = [r for r in server.requests if r["model"] == "o-checker"]
+    assert len([r for r in checker if "temperature" in r]) <= 4  # only those already in flight
+    assert all("temperature" in r for r in server.requests if r["model"] == "scripted-gt")
+
+
 def test_refused_key_stops_the_run_and_missing_images_fail_items(
         dataset: Dataset, server: OpenAIServer, tmp_path: Path) -> None:
     (dataset.questions_path.parent / "images" / "q0005.png").unlink()
