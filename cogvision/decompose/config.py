@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# US dollars per million tokens, as listed by OpenAI (2025). Override or extend with
-# `-C prices.MODEL.input=..` / `prices.MODEL.output=..`; a model missing here costs null.
+# US dollars per million tokens, as listed by OpenAI (2025). Override or extend in the YAML config
+# (`prices: {MODEL: {input: .., output: ..}}`); a model missing here costs null.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "gpt-4.1": {"input": 2.0, "output": 8.0},
     "gpt-4.1-mini": {"input": 0.4, "output": 1.6},
@@ -56,6 +56,21 @@ class DecomposeConfig(BaseModel):
     prices: dict[str, Price] = Field(
         default_factory=lambda: {m: Price(**p) for m, p in DEFAULT_PRICES.items()})
     detail: Literal["auto", "low", "high"] = Field(default="auto", description="Image detail.")
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _merge_prices(cls, value: object) -> object:
+        """Given prices extend or override the defaults, per model and per field."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, object] = {m: dict(p) for m, p in DEFAULT_PRICES.items()}
+        for model, price in value.items():
+            base = merged.get(model)
+            if isinstance(price, dict) and isinstance(base, dict):
+                merged[model] = {**base, **price}
+            else:
+                merged[model] = price
+        return merged
 
     def parameters(self) -> dict[str, object]:
         """Sampling parameters sent with every request (and part of the cache key)."""

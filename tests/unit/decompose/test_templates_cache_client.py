@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from cogvision.config import resolve
+from cogvision.decompose import DecomposeConfig
 from cogvision.decompose.cache import ResponseCache, cache_key
 from cogvision.decompose.client import _retry_after
+from cogvision.decompose.runner import _cost
 from cogvision.decompose.templates import TEMPLATE_NAMES, functions_block, load_prompts
 from cogvision.errors import UsageError
 from cogvision.schema import get_taxonomy
@@ -77,3 +80,17 @@ def test_retry_after_forms() -> None:
     assert _retry_after({"retry-after": "soon"}) is None
     date = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 < (_retry_after({"retry-after": date}) or 0) <= 30
+
+
+def test_prices_merge_over_the_defaults(tmp_path: Path) -> None:
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("model: m\nprices:\n  gpt-4.1: {output: 9.5}\n  my.model: "
+                           "{input: 0.2, output: 0.6}\n")
+    cfg = resolve(DecomposeConfig, path=config_file)
+    assert cfg.prices["gpt-4.1"].input == 2.0 and cfg.prices["gpt-4.1"].output == 9.5
+    assert cfg.prices["my.model"].output == 0.6 and "o3" in cfg.prices
+    usage = {"my.model": {"prompt_tokens": 1_000_000, "completion_tokens": 500_000},
+             "gpt-4.1": {"prompt_tokens": 0, "completion_tokens": 1_000_000}}
+    assert _cost(usage, cfg) == {"usd": 0.5 + 9.5, "unpriced_models": []}
+    assert _cost({"local": {"prompt_tokens": 5, "completion_tokens": 5}}, cfg) == {
+        "usd": None, "unpriced_models": ["local"]}
