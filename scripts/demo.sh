@@ -17,13 +17,15 @@ echo "== 2. validate and count it (cogvision validate / stats)"
 echo "== 3. decompose the questions with an LLM (cogvision decompose)"
 echo "   SCRIPTED DEMO MODEL: a local OpenAI-compatible server on 127.0.0.1 that answers from the"
 echo "   synthetic ground truth in $DEMO_DIR/synth/decompositions.jsonl; it is not a real LLM."
+echo "   Its scripted verifier answers 'cannot tell' to ~10% of sub-questions, to show the flagging."
 if [ -n "${OPENAI_BASE_URL:-}${OPENAI_API_KEY:-}" ]; then
   echo "   (your OPENAI_* settings are not used here; for a real model run:"
   echo "    $CLI decompose --in $DEMO_DIR/synth/questions.jsonl --out $DEMO_DIR/decomposed-llm --model gpt-4.1)"
 fi
 PORT_FILE="$DEMO_DIR/.decompose-server.port"
 "$VENV/bin/python" -m cogvision.testing.openai_server \
-  --answers-from "$DEMO_DIR/synth/decompositions.jsonl" --port-file "$PORT_FILE" >/dev/null &
+  --answers-from "$DEMO_DIR/synth/decompositions.jsonl" --verifier-error-rate 0.1 \
+  --port-file "$PORT_FILE" >/dev/null &
 DECOMPOSE_SERVER_PID=$!
 trap 'kill "$DECOMPOSE_SERVER_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$PORT_FILE" ] && break; sleep 0.2; done

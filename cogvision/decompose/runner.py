@@ -28,7 +28,7 @@ from cogvision.decompose.cache import ResponseCache, default_cache_dir
 from cogvision.decompose.client import LLMClient, RetryPolicy
 from cogvision.decompose.config import DecomposeConfig
 from cogvision.decompose.pipeline import STAGE, Decomposer
-from cogvision.decompose.templates import load_prompts
+from cogvision.decompose.templates import PromptSet, load_prompts
 from cogvision.errors import CogvisionError, SchemaError, UsageError
 from cogvision.images import safe_join, verify_image
 from cogvision.schema import Decomposition, FailureRecord, SourceQuestion, get_taxonomy
@@ -84,21 +84,23 @@ def decompose_file(in_path: str | Path, out_dir: str | Path, config: DecomposeCo
     items = [_Item(line, q) for line, q in iter_jsonl(in_path, SourceQuestion)]
     _check_unique(items, in_path)
     out_dir.mkdir(parents=True, exist_ok=True)
+    done = finished_ids(out_dir, model=config.model, prompt_version=prompts.version)
     if retry_failures:
         _drop_failures(out_dir / FAILURES)
-    done = finished_ids(out_dir, model=config.model, prompt_version=prompts.version)
+        done = finished_ids(out_dir)
     pending = [it for it in items if it.question.id not in done]
     log.info("%d questions, %d already done, %d to decompose", len(items),
              len(items) - len(pending), len(pending))
-    cache = ResponseCache(config.cache_dir or default_cache_dir()) if config.cache else None
+    client = _client(config, api_key, prompts.version, hooks)
     stats: dict[str, Any] = {"status": "completed"}
     try:
-        stats.update(asyncio.run(_run(pending, in_path, out_dir, config, api_key, prompts, cache,
-                                      hooks)))
+        stats["this_run"] = asyncio.run(_run(pending, in_path, out_dir, config, client, prompts,
+                                             hooks))
     except BaseException as exc:
         stats["status"] = f"aborted: {type(exc).__name__}: {exc}"
         raise
     finally:
+        stats.update(client.stats.as_dict())
         counts = _count_outputs(out_dir, len(items))
         counts["skipped_already_done"] = len(items) - len(pending)
         stats.update(_verification_stats(out_dir / DECOMPOSITIONS))
@@ -110,15 +112,19 @@ def decompose_file(in_path: str | Path, out_dir: str | Path, config: DecomposeCo
     return DecomposeResult(out_dir, counts, stats, time.perf_counter() - t0)
 
 
-async def _run(pending: list[_Item], in_path: Path, out_dir: Path, config: DecomposeConfig,
-               api_key: str, prompts: Any, cache: ResponseCache | None,
-               hooks: Hooks) -> dict[str, Any]:
+def _client(config: DecomposeConfig, api_key: str, prompt_version: str,
+            hooks: Hooks) -> LLMClient:
     policy = RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s,
                          config.timeout_s)
-    client = LLMClient(base_url=config.base_url or os.environ.get("OPENAI_BASE_URL"),
-                       api_key=api_key, policy=policy, concurrency=config.concurrency,
-                       rng=np.random.default_rng(config.seed), prompt_version=prompts.version,
-                       cache=cache, on_retry=hooks.retry)
+    cache = ResponseCache(config.cache_dir or default_cache_dir()) if config.cache else None
+    return LLMClient(base_url=config.base_url or os.environ.get("OPENAI_BASE_URL"),
+                     api_key=api_key, policy=policy, concurrency=config.concurrency,
+                     rng=np.random.default_rng(config.seed), prompt_version=prompt_version,
+                     cache=cache, on_retry=hooks.retry)
+
+
+async def _run(pending: list[_Item], in_path: Path, out_dir: Path, config: DecomposeConfig,
+               client: LLMClient, prompts: PromptSet, hooks: Hooks) -> dict[str, int]:
     decomposer = Decomposer(client, config, prompts, get_taxonomy(config.taxonomy))
     hooks.start(len(pending))
     queue = iter(pending)
@@ -141,7 +147,7 @@ async def _run(pending: list[_Item], in_path: Path, out_dir: Path, config: Decom
             raise _first_error(group_error) from None
         finally:
             await client.close()
-    return {**client.stats.as_dict(), "this_run": this_run}
+    return this_run
 
 
 async def _process(item: _Item, in_path: Path, out_dir: Path, config: DecomposeConfig,

@@ -237,8 +237,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0: an ephemeral port")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here when ready")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--verifier-error-rate", type=float, default=0.0,
+                        help="share of verify requests answered 'cannot tell' (deterministic)")
     args = parser.parse_args(argv)
-    server = OpenAIServer(GroundTruthResponder.from_file(args.answers_from),
+    responder = GroundTruthResponder.from_file(args.answers_from,
+                                               verifier_error_rate=args.verifier_error_rate)
+    server = OpenAIServer(responder,
                           latency_s=args.latency, port=args.port).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

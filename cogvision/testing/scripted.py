@@ -84,7 +84,9 @@ def request_image_sha(body: dict[str, Any]) -> str | None:
 class GroundTruthResponder:
     """A scripted model that answers from known decompositions (never a real LLM)."""
 
-    def __init__(self, decompositions: list[Decomposition]) -> None:
+    def __init__(self, decompositions: list[Decomposition], *,
+                 verifier_error_rate: float = 0.0) -> None:
+        self.verifier_error_rate = verifier_error_rate
         self.by_text: dict[tuple[str, str], list[Decomposition]] = {}
         self.by_image: dict[tuple[str, str], Decomposition] = {}
         for d in decompositions:
@@ -94,10 +96,10 @@ class GroundTruthResponder:
                 self.by_image[(q.image.sha256, _line(q.question))] = d
 
     @classmethod
-    def from_file(cls, path: str | Path) -> GroundTruthResponder:
+    def from_file(cls, path: str | Path, **options: float) -> GroundTruthResponder:
         from cogvision.artifacts import read_jsonl
 
-        return cls(read_jsonl(path, Decomposition))
+        return cls(read_jsonl(path, Decomposition), **options)
 
     def find(self, body: dict[str, Any]) -> Decomposition | None:
         text = request_text(body)
@@ -117,7 +119,10 @@ class GroundTruthResponder:
         found, kind = self.find(body), request_kind(body)
         if found is None or kind == "unknown":
             return Reply(status=400, error=f"scripted model: unknown item or request kind {kind}")
-        return Reply(content=json.dumps(self.answer(found, kind, request_text(body))))
+        reply = self.answer(found, kind, request_text(body))
+        if kind == "verify" and _unit(request_text(body)) < self.verifier_error_rate:
+            reply = {"answer": "cannot tell"}  # a scripted disagreement, same for every run
+        return Reply(content=json.dumps(reply))
 
     @staticmethod
     def answer(d: Decomposition, kind: str, text: str) -> dict[str, Any]:
@@ -143,3 +148,8 @@ def _first(pattern: re.Pattern[str], text: str) -> str:
 def _line(text: str) -> str:
     """First line, stripped: prompts are matched line by line."""
     return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+def _unit(text: str) -> float:
+    """A stable number in [0, 1) from ``text``."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 16**8

@@ -85,17 +85,22 @@ def test_standalone_scripted_server_answers_and_stops_on_sigterm(tmp_path: Path)
     write_jsonl_atomic(truth, data.truth)
     port_file = tmp_path / "port"
     server = subprocess.Popen([sys.executable, "-m", "cogvision.testing.openai_server",
-                               "--answers-from", str(truth), "--port-file", str(port_file)],
+                               "--answers-from", str(truth), "--port-file", str(port_file),
+                               "--verifier-error-rate", "1.0"],
                               stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
         while not port_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port_file.read_text()}/v1"
-        decompose_file(data.questions_path, tmp_path / "out",
-                       fast_config(url, tmp_path / "c", send_images=False))
+        result = decompose_file(data.questions_path, tmp_path / "out",
+                                fast_config(url, tmp_path / "c", send_images=False,
+                                            verify_model="v"))
         done, failed = read_outputs(tmp_path / "out", data)
         assert len(done) == 2 and failed == {}
+        assert result.stats["verifier_disagreement_rate"] == 1.0  # --verifier-error-rate 1.0
+        assert {s.verification.answer for d in done.values() for s in d.subquestions
+                if s.verification} == {"cannot tell"}
     finally:
         server.send_signal(signal.SIGTERM)
         stdout, _ = server.communicate(timeout=10)

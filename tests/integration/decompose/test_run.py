@@ -204,6 +204,7 @@ def test_refused_key_stops_the_run_and_missing_images_fail_items(
                        fast_config(server.url, tmp_path / "c", concurrency=1))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["extra"]["status"].startswith("aborted: LLMError")
+    assert manifest["extra"]["usage"] == {} and manifest["counts"]["pending"] == 6
     decompose_file(dataset.questions_path, out, fast_config(server.url, tmp_path / "c"))
     done, failed = read_outputs(out, dataset)
     assert list(failed) == [dataset.questions[5].id] and len(done) == 5
