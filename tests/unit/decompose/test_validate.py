@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cogvision.decompose.responses import (
     ChainOfThought,
@@ -115,3 +117,17 @@ def test_strict_schema_closes_every_object() -> None:
     assert item["additionalProperties"] is False
     assert item["required"] == ["question", "answer", "function", "depends_on"]
     assert schema["required"] == ["subquestions"] and schema["additionalProperties"] is False
+
+
+@given(st.text(max_size=40))
+def test_normalisation_is_idempotent_and_reflexive(text: str) -> None:
+    once = normalise_answer(text)
+    assert normalise_answer(once) == once
+    assert answers_match(text, text)
+
+
+@given(st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8), max_size=4),
+       st.text(max_size=20))
+def test_json_is_found_inside_any_prose(obj: dict, prose: str) -> None:  # type: ignore[type-arg]
+    prose = prose.replace("{", "").replace("}", "").replace("`", "")
+    assert extract_json(f"{prose}```json\n{json.dumps(obj)}\n```{prose}") == obj
