@@ -22,6 +22,7 @@ M = TypeVar("M", bound=BaseModel)
 MIN_STEPS = 2
 MAX_STEPS = 8
 
+_THINK = re.compile(r"<think>.*?</think>", re.S)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _ARTICLES = {"a", "an", "the"}
 _NUMBER_WORDS = {
@@ -34,10 +35,12 @@ _NUMBER_WORDS = {
 
 
 def extract_json(text: str) -> object:
-    """The JSON value in a reply: the whole text, a fenced block, or the outermost ``{...}``.
+    """The JSON value in a reply: the whole text, a fenced block, or the outermost ``{...}``
+    (after dropping ``<think>`` blocks).
 
     Raises ValueError with a message for the model when none parses.
     """
+    text = _THINK.sub("", text)  # reasoning models served locally prepend <think>...</think>
     candidates = [text.strip(), *(m.strip() for m in _FENCE.findall(text))]
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:

@@ -41,6 +41,7 @@ def test_extract_json_from_prose_and_fences() -> None:
     assert extract_json(json.dumps(obj)) == obj
     assert extract_json(f"Sure!\n```json\n{json.dumps(obj)}\n```\nDone.") == obj
     assert extract_json(f"The result is {json.dumps(obj)} as requested") == obj
+    assert extract_json(f"<think>maybe {{x}} or {{y}}</think>\n{json.dumps(obj)}") == obj
     with pytest.raises(ValueError, match="not valid JSON"):
         extract_json("{'a': 1")
 
