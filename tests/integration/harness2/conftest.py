@@ -77,3 +77,13 @@ def judge_server() -> Iterator[JudgeServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A small synthetic CogVision benchmark (real PNG scenes, exact decompositions)."""
+    from cogvision.sources.synth import build_benchmark
+
+    out = tmp_path_factory.mktemp("synth")
+    build_benchmark("cogvision", 16, 0, out)
+    return out

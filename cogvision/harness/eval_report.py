@@ -1,0 +1,411 @@
+"""Scoring, analyses, results and the Markdown report of ``cogvision eval``.
+
+``finalize`` reads one or more run folders (one per shard), unions their generation caches, scores
+every (condition, test sub-question) response with the configured metrics (identical responses are
+scored once), computes accuracy per condition and function from the primary metric, runs the
+experiments' analyses and writes ``samples.jsonl``, ``results.json``, ``report.md``, PNG plots and
+``manifest.json``. Undecided scores (``None``, e.g. a judge without a verdict) count as incorrect
+and are counted in ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cogvision.artifacts import write_manifest, write_text_atomic
+from cogvision.errors import ArtifactError, UsageError
+from cogvision.harness.answer import parse_answer
+from cogvision.harness.experiments import (
+    Condition,
+    analyze_before_after,
+    analyze_cross,
+    analyze_dose,
+    analyze_masking,
+)
+from cogvision.harness.score import Metric, Sample, build_metric, score_samples
+from cogvision.harness.sweep import GenerationCache, generation_key
+
+PLAN, GENERATIONS, WORK = "plan.json", "generations.jsonl", "work.jsonl"
+
+
+def build_metrics(scoring: Any, cache_dir: Path) -> list[Metric]:
+    """The configured metrics, with their options."""
+    metrics = []
+    for name in scoring.metrics:
+        options: dict[str, Any] = {}
+        if name == "integrated_accuracy":
+            options = {
+                "bleu_threshold": scoring.bleu_threshold,
+                "rouge_threshold": scoring.rouge_threshold,
+                "cosine_threshold": scoring.cosine_threshold,
+            }
+        elif name == "llm_judge":
+            if not scoring.judge_model:
+                raise UsageError("metric llm_judge needs scoring.judge_model (and judge_base_url)")
+            options = {
+                "model": scoring.judge_model,
+                "base_url": scoring.judge_base_url,
+                "prompt_version": scoring.judge_prompt_version,
+                "cache_dir": str(cache_dir),
+            }
+        metrics.append(build_metric(name, **options))
+    return metrics
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: not found")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _read_runs(runs: Sequence[Path]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+    """The common plan, the union of work rows and of generation caches of the run folders."""
+    plan = _read_json(runs[0] / PLAN)
+    work: dict[str, dict[str, Any]] = {}
+    texts: dict[str, str] = {}
+    for run in runs:
+        other = _read_json(run / PLAN)
+        if other["fingerprint"] != plan["fingerprint"] or other["conditions"] != plan["conditions"]:
+            raise ArtifactError(f"{run / PLAN}: differs from {runs[0] / PLAN}; shards of one run?")
+        for line in (run / WORK).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            work.setdefault(row["doc_id"], row)
+        texts.update(GenerationCache(run / GENERATIONS).data)
+    return plan, sorted(work.values(), key=lambda row: row["position"]), texts
+
+
+def collect_samples(
+    plan: dict[str, Any], work: Sequence[dict[str, Any]], texts: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One record per (condition, test sub-question of its functions), in plan order."""
+    from cogvision.harness.evaluate import condition_from_json
+
+    samples, missing = [], 0
+    for data in plan["conditions"]:
+        condition: Condition = condition_from_json(data)
+        for row in work:
+            if row["function"] not in condition.functions:
+                continue
+            key = generation_key(
+                plan["fingerprint"],
+                row["doc_id"],
+                row["input"],
+                condition.key,
+                plan["max_new_tokens"],
+            )
+            if key not in texts:
+                missing += 1
+                continue
+            samples.append(
+                {
+                    "doc_id": row["doc_id"],
+                    "condition": condition.name,
+                    "experiment": condition.meta.get("experiment", ""),
+                    "function": row["function"],
+                    "input": row["input"],
+                    "question": row["question"],
+                    "target": row["target"],
+                    "resps": [texts[key]],
+                    "response": parse_answer(texts[key]),
+                }
+            )
+    if missing:
+        raise ArtifactError(
+            f"{missing} generations are missing; rerun the same eval command "
+            "(it resumes) or run the missing shards"
+        )
+    return samples
+
+
+def score_all(samples: list[dict[str, Any]], metrics: Sequence[Metric]) -> None:
+    """Add every metric's values to each sample; identical triples are scored once."""
+    unique: dict[tuple[str, str, str], int] = {}
+    for s in samples:
+        unique.setdefault((s["question"], s["target"], s["response"]), len(unique))
+    triples = list(unique)
+    scores = score_samples([Sample(q, t, r) for q, t, r in triples], metrics)
+    for s in samples:
+        s.update(scores[unique[(s["question"], s["target"], s["response"])]])
+
+
+def accuracies(samples: Sequence[dict[str, Any]], primary: str) -> dict[tuple[str, str], float]:
+    """Accuracy in % per (condition, function) from the primary metric (None counts as 0)."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for s in samples:
+        if primary not in s:
+            raise UsageError(f"primary metric {primary!r} is not among the computed ones")
+        value = s[primary]
+        sums.setdefault((s["condition"], s["function"]), []).append(float(value or 0.0))
+    return {k: 100.0 * float(np.mean(v)) for k, v in sums.items()}
+
+
+def analyze(
+    plan: dict[str, Any], acc: dict[tuple[str, str], float], experiments: Any
+) -> dict[str, Any]:
+    from cogvision.harness.evaluate import condition_from_json
+
+    conditions = [condition_from_json(c) for c in plan["conditions"]]
+    kinds = {c.meta.get("experiment") for c in conditions}
+    out: dict[str, Any] = {
+        "baseline": {f: acc[("baseline", f)] for f in plan["functions"] if ("baseline", f) in acc}
+    }
+    if "masking" in kinds:
+        out["masking"] = analyze_masking(conditions, acc, experiments)
+    if "dose" in kinds:
+        out["dose"] = analyze_dose(conditions, acc, experiments)
+    if "cross" in kinds:
+        out["cross"] = analyze_cross(conditions, acc)
+    for name in ("patch", "steer", "fhi"):
+        if name in kinds:
+            out[name] = analyze_before_after(conditions, acc, name)
+    return out
+
+
+def finalize(
+    out: Path, runs: Sequence[Path], config: Any, started: datetime | None = None
+) -> dict[str, Any]:
+    """Score, analyse and write results, samples, report and manifest into ``out``."""
+    plan, work, texts = _read_runs(runs)
+    samples = collect_samples(plan, work, texts)
+    score_all(samples, build_metrics(config.scoring, out))
+    acc = accuracies(samples, config.scoring.primary)
+    analyses = analyze(plan, acc, config.experiments)
+    undecided = sum(1 for s in samples for m in config.scoring.metrics if s.get(m, 0) is None)
+    summary = {
+        "samples": len(samples),
+        "conditions": len(plan["conditions"]),
+        "test_subquestions": len(work),
+        "primary_metric": config.scoring.primary,
+        "undecided_scores": undecided,
+    }
+    results = {
+        "summary": summary,
+        "functions": plan["functions"],
+        "accuracy": {f"{c}|{f}": a for (c, f), a in sorted(acc.items())},
+        "heads": _heads(plan),
+        "fhi_heads": plan.get("fhi"),
+        **analyses,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+    )
+    write_text_atomic(out / "results.json", json.dumps(results, indent=1) + "\n")
+    plots = write_report(out, results, plan)
+    write_manifest(
+        out / "manifest.json",
+        "eval",
+        config=config.model_dump(mode="json"),
+        counts={k: v for k, v in summary.items() if isinstance(v, int)},
+        outputs=[out / "samples.jsonl", out / "results.json", out / "report.md", *plots],
+        seed=config.experiments.seed,
+        started_at=started,
+        extra={"fingerprint": plan["fingerprint"], "runs": [str(r) for r in runs]},
+    )
+    return results
+
+
+def _heads(plan: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        c["name"]: c["specs"][0]["heads"]
+        for c in plan["conditions"]
+        if c["name"].endswith("/functional") and c["name"].startswith("masking/")
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 0.01 and v != 0 else f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(4, max(1, n))
+    return (n + cols - 1) // cols, cols
+
+
+def plot_importance(path: Path, importance: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = _grid(len(importance))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, constrained_layout=True
+    )
+    for ax, (f, values) in zip(axes.flat, importance.items(), strict=False):
+        grid = np.asarray(values)  # [layers, heads]
+        im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+        if max(grid.shape) <= 16:
+            ax.set_xticks(range(grid.shape[1]))
+            ax.set_yticks(range(grid.shape[0]))
+        ax.set_title(f[:28], fontsize=8)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+    for ax in list(axes.flat)[len(importance) :]:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="probe accuracy")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_dose(path: Path, dose: Sequence[dict[str, Any]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    functions = list(dict.fromkeys(r["function"] for r in dose))
+    rows, cols = _grid(len(functions))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, f in zip(axes.flat, functions, strict=False):
+        part = [r for r in dose if r["function"] == f]
+        x = [100 * r["fraction"] for r in part]
+        ax.plot(x, [r["functional"] for r in part], "o-", label="functional")
+        ax.errorbar(
+            x,
+            [r["random_mean"] for r in part],
+            yerr=[r["random_std"] for r in part],
+            fmt="s--",
+            capsize=3,
+            label="random",
+        )
+        ax.set_title(f[:28], fontsize=8)
+        ax.set_xlabel("% heads masked")
+        ax.set_ylabel("accuracy %")
+    for ax in list(axes.flat)[len(functions) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_cross(path: Path, cross: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(cross["accuracy"], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * matrix.shape[1], 1.0 + 0.7 * matrix.shape[0]))
+    im = ax.imshow(matrix, cmap="magma", vmin=0, vmax=100)
+    ax.set_xticks(
+        range(len(cross["evaluated"])),
+        [f[:14] for f in cross["evaluated"]],
+        rotation=45,
+        ha="right",
+        fontsize=7,
+    )
+    ax.set_yticks(range(len(cross["masked"])), [f[:14] for f in cross["masked"]], fontsize=7)
+    ax.set_xlabel("evaluated function")
+    ax.set_ylabel("masked function")
+    fig.colorbar(im, ax=ax, label="accuracy %")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> list[Path]:
+    """``report.md`` with the experiments' tables and PNG plots next to it; returns the PNGs."""
+    s = results["summary"]
+    parts = [
+        f"# Intervention evaluation\n\nPrimary metric: `{s['primary_metric']}`; "
+        f"{s['test_subquestions']} test sub-questions, {s['conditions']} conditions, "
+        f"{s['samples']} scored responses ({s['undecided_scores']} undecided scores). "
+        "Accuracies in %.\n"
+    ]
+    plots = [plot_importance(out / "importance.png", plan["importance"])]
+    parts.append("## Head importance (train probes)\n\n![importance](importance.png)\n")
+    parts.append(
+        "## Baseline\n\n" + _table(["function", "accuracy"], list(results["baseline"].items()))
+    )
+    if "masking" in results:
+        rows = [
+            [
+                r["function"],
+                r["baseline"],
+                r["functional"],
+                r["lowest"],
+                f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
+                r["gap"],
+                r["t"],
+                r["p"],
+                r["p_holm"],
+            ]
+            for r in results["masking"]
+        ]
+        parts.append(
+            "## Masking: functional vs random vs lowest heads\n\n"
+            + _table(
+                [
+                    "function",
+                    "baseline",
+                    "functional",
+                    "lowest",
+                    "random",
+                    "gap",
+                    "t",
+                    "p",
+                    "p (Holm)",
+                ],
+                rows,
+            )
+        )
+    if "dose" in results:
+        plots.append(plot_dose(out / "dose.png", results["dose"]))
+        rows = [
+            [
+                r["function"],
+                r["fraction"],
+                r["functional"],
+                f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
+            ]
+            for r in results["dose"]
+        ]
+        parts.append(
+            "## Dose-response\n\n![dose](dose.png)\n\n"
+            + _table(["function", "fraction", "functional", "random"], rows)
+        )
+    if "cross" in results:
+        plots.append(plot_cross(out / "cross.png", results["cross"]))
+        c = results["cross"]
+        rows = [[m, *vals] for m, vals in zip(c["masked"], c["accuracy"], strict=True)]
+        parts.append(
+            "## Cross-function matrix (rows: masked, columns: evaluated)\n\n"
+            "![cross](cross.png)\n\n" + _table(["masked", *c["evaluated"]], rows)
+        )
+    for name, title in (
+        ("patch", "Activation patching"),
+        ("steer", "Steering"),
+        ("fhi", "FHI/CCR rescaling"),
+    ):
+        if name in results:
+            rows = [
+                [r["condition"], r["function"], r["before"], r["after"], r["delta"]]
+                for r in results[name]
+            ]
+            parts.append(
+                f"## {title}\n\n"
+                + _table(["condition", "function", "before", "after", "delta"], rows)
+            )
+    write_text_atomic(out / "report.md", "\n".join(parts))
+    return plots

@@ -1,0 +1,511 @@
+"""The reference evaluation ``cogvision eval``: answer -> capture -> probe -> select on TRAIN, then
+intervene and score on TEST.
+
+Run folder (``--out RUN``): ``capture/`` (train activations, resumable), ``plan.json`` (head
+importance, conditions and their specs), ``generations.jsonl`` (the resumable generation cache),
+``samples.jsonl`` (one lmms-eval-like record per condition and test sub-question: ``doc_id``,
+``input``, ``target``, ``resps``, ``response`` and one field per metric value), ``results.json``,
+``report.md`` with PNG plots, and ``manifest.json``. Head selection reads only the train split.
+
+``--shard i/n`` runs the train steps and the i-th n-th of the test sub-questions into
+``RUN/shard-i-of-n/``; ``merge`` unions the shards' generations and writes the results into RUN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from cogvision.artifacts import file_digest, write_manifest, write_text_atomic
+from cogvision.errors import ArtifactError, UsageError
+from cogvision.harness.adapters import ModelAdapter, adapter_for
+from cogvision.harness.capture import (
+    CaptureOptions,
+    CaptureRow,
+    activation_path,
+    capture,
+    read_index,
+)
+from cogvision.harness.data import MainItem, load_items
+from cogvision.harness.experiments import (
+    Condition,
+    ExperimentConfig,
+    HeadSets,
+    build_conditions,
+    fhi_condition,
+)
+from cogvision.harness.intervene import (
+    Edit,
+    FHIConfig,
+    InterventionSpec,
+    compile_edit,
+    fhi_specs,
+    measure_visual_ratios,
+    select_fhi_heads,
+)
+from cogvision.harness.store import load_activations
+from cogvision.harness.sweep import GenerationCache, Sweeper, Work, batches, build_work
+from cogvision.schema.ids import content_hash
+from cogvision.schema.records import utc_now
+
+log = logging.getLogger(__name__)
+
+PLAN, GENERATIONS, WORK = "plan.json", "generations.jsonl", "work.jsonl"
+
+
+class ScoringConfig(BaseModel):
+    """Metrics (registry names), the one accuracy is computed from, and their options."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metrics: list[str] = Field(default_factory=lambda: ["exact_match", "integrated_accuracy"])
+    primary: str = "integrated_accuracy"
+    bleu_threshold: float = 0.8
+    rouge_threshold: float = 0.6
+    cosine_threshold: float = 0.6
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    judge_prompt_version: str = "judge-v1"
+
+
+class EvalConfig(BaseModel):
+    """Everything ``cogvision eval`` does, recorded in the manifest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    data: str
+    out: str
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    capture: CaptureOptions = Field(default_factory=CaptureOptions)
+    probe: dict[str, Any] = Field(default_factory=dict, description="Options of the probe fit.")
+    experiments: ExperimentConfig = Field(default_factory=ExperimentConfig)
+    fhi: FHIConfig = Field(default_factory=FHIConfig)
+    fhi_items: int = Field(default=16, ge=1, description="Train prompts to measure S_v on.")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    batch_size: int = Field(default=8, ge=1)
+    max_new_tokens: int = Field(default=16, ge=1)
+    reuse_prompt_cache: bool = True
+    dtype: str = "float32"
+    device_map: str | None = None
+    shard: str | None = Field(default=None, description="i/n: this job's part of the test set.")
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; None -> ``(0, 1)``."""
+    if shard is None:
+        return 0, 1
+    try:
+        i, n = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {shard!r} must look like i/n, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise UsageError(f"--shard {shard!r}: need 0 <= i < n")
+    return i, n
+
+
+def shard_dir(out: str | Path, shard: str | None) -> Path:
+    i, n = parse_shard(shard)
+    return Path(out) if n == 1 else Path(out) / f"shard-{i}-of-{n}"
+
+
+# --------------------------------------------------------------------------- model
+
+
+def load_model(path: str, *, dtype: str = "float32", device_map: str | None = None) -> ModelAdapter:
+    """A VLM and its processor from a folder or hub id (offline when HF_HUB_OFFLINE=1)."""
+    import transformers as tf
+
+    from cogvision.harness.tiny import register_processors
+
+    register_processors()  # processors without torchvision-backed video processors
+    try:
+        processor = tf.AutoProcessor.from_pretrained(path)
+        model = tf.AutoModelForImageTextToText.from_pretrained(
+            path, dtype=getattr(torch, dtype) if dtype != "auto" else "auto", device_map=device_map
+        )
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot load model/processor: {exc}") from None
+    model.eval()
+    return adapter_for(model, processor)
+
+
+def fingerprint(adapter: ModelAdapter, config: EvalConfig, data_digest: str) -> str:
+    """Identity of what generations depend on besides prompt and specs: model, data, capture."""
+    model_config = adapter.model.config.to_json_string(use_diff=False)
+    weights = sum(float(p.detach().double().sum()) for p in adapter.model.parameters())
+    return content_hash(
+        [
+            config.model,
+            model_config,
+            f"{weights:.10e}",
+            data_digest,
+            config.capture.model_dump(mode="json"),
+            config.probe,
+            config.split_seed,
+            config.test_fraction,
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- train side
+
+
+def split_items(config: EvalConfig) -> tuple[list[MainItem], list[MainItem]]:
+    items = load_items(config.data, test_fraction=config.test_fraction, seed=config.split_seed)
+    train = [i for i in items if i.split == "train"]
+    test = [i for i in items if i.split == "test"]
+    if not train or not test:
+        raise UsageError(
+            f"{config.data}: need train and test items, got {len(train)} and "
+            f"{len(test)} (change test_fraction)"
+        )
+    return train, test
+
+
+ImportanceFn = Callable[[Path, EvalConfig], dict[str, np.ndarray]]
+
+
+def probe_importance(capture_dir: Path, config: EvalConfig) -> dict[str, np.ndarray]:
+    """Per-function head importance ``[layers, heads]``: validation accuracy of probes fitted on
+    the train captures (``cogvision.harness.probe``); functions without enough rows are left out."""
+    from cogvision.harness.probe import ProbeOptions, fit_probes, read_probe
+
+    options = ProbeOptions(**{"position": config.capture.positions[0], **config.probe})
+    fit_dir = capture_dir.parent / "probe"
+    fit_probes(capture_dir, fit_dir, options, config=config.model_dump(mode="json"))
+    scores, meta = read_probe(fit_dir)
+    importance = {
+        f: scores[i] for i, f in enumerate(meta["functions"]) if not np.isnan(scores[i]).all()
+    }
+    if not importance:
+        raise UsageError(f"{fit_dir}: no function had enough train rows to fit probes")
+    return importance
+
+
+class TrainActivations:
+    """Captured train activations ``[items, layers, heads, d_head]``, functions and correctness."""
+
+    def __init__(self, capture_dir: Path, position: str, d_head: int) -> None:
+        rows = read_index(capture_dir)
+        acts = np.asarray(load_activations(activation_path(capture_dir, position)))
+        self.acts = torch.from_numpy(acts[..., :d_head].astype(np.float32))  # drop layer-bias half
+        self.functions = np.array([r.function for r in rows])
+        self.correct = torch.tensor([r.correct for r in rows])
+
+    def of(self, function: str) -> torch.Tensor:
+        return torch.from_numpy(self.functions == function)
+
+
+def make_edits_for(train: TrainActivations | None) -> Callable[[Condition], list[Edit]]:
+    """Compile a condition's specs, with patch/steer tensors from train activations (memoised)."""
+    memo: dict[str, list[Edit]] = {}
+
+    def compile_spec(spec: InterventionSpec) -> Edit:
+        if not spec.needs_values():
+            return compile_edit(spec)
+        if train is None or spec.source is None:
+            raise UsageError(f"{spec.kind} needs train activations and a source function")
+        if spec.kind == "steer":
+            mask = train.of(spec.source)
+            return compile_edit(spec, acts=train.acts[mask], correct=train.correct[mask])
+        rng = np.random.default_rng(spec.seed)
+        return compile_edit(spec, acts=train.acts, donor=train.of(spec.source), rng=rng)
+
+    def edits_for(condition: Condition) -> list[Edit]:
+        if condition.key not in memo:
+            memo[condition.key] = [compile_spec(s) for s in condition.specs]
+        return memo[condition.key]
+
+    return edits_for
+
+
+def measure_fhi(adapter: ModelAdapter, work: Sequence[Work], config: EvalConfig) -> dict[str, Any]:
+    """Visual-attention ratios on train prompts, the selected heads and their gain specs."""
+    chosen = list(work)[: config.fhi_items]
+    inputs = [
+        adapter.encode([w.text for w in batch], [w.item.image() for w in batch])
+        for batch in batches(chosen, config.batch_size)
+    ]
+    ratios = measure_visual_ratios(adapter.model, inputs, adapter.image_token_id)
+    perception, reasoning = select_fhi_heads(ratios, config.fhi)
+    specs = fhi_specs(perception, reasoning, config.fhi)
+    return {
+        "ratios": ratios.tolist(),
+        "perception": [str(h) for h in perception],
+        "reasoning": [str(h) for h in reasoning],
+        "specs": [s.model_dump(mode="json") for s in specs],
+    }
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def condition_json(c: Condition) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "functions": list(c.functions),
+        "meta": c.meta,
+        "specs": [s.model_dump(mode="json") for s in c.specs],
+    }
+
+
+def condition_from_json(data: dict[str, Any]) -> Condition:
+    specs = tuple(InterventionSpec.model_validate(s) for s in data["specs"])
+    return Condition(data["name"], specs, tuple(data["functions"]), data["meta"])
+
+
+def infeasible(condition: Condition, rows: Sequence[CaptureRow]) -> str | None:
+    """Why a patch/steer condition cannot be built from the train captures, or None."""
+    for spec in condition.specs:
+        of_source = [r for r in rows if r.function == spec.source]
+        if spec.kind in {"patch_random", "patch_mean"} and not of_source:
+            return f"no captured train items of donor {spec.source!r}"
+        if spec.kind == "steer" and len({r.correct for r in of_source}) < 2:
+            n_ok = sum(r.correct for r in of_source)
+            return f"steering needs correct and incorrect items ({n_ok}/{len(of_source)} correct)"
+    return None
+
+
+def make_plan(
+    importance: dict[str, np.ndarray],
+    config: EvalConfig,
+    fhi: dict[str, Any] | None,
+    fp: str,
+    rows: Sequence[CaptureRow],
+) -> dict[str, Any]:
+    """Conditions to decode (infeasible ones listed under ``skipped`` with the reason)."""
+    conditions = build_conditions(HeadSets(importance), config.experiments)
+    if fhi is not None and fhi["specs"]:
+        specs = [InterventionSpec.model_validate(s) for s in fhi["specs"]]
+        conditions.append(fhi_condition(specs, list(importance)))
+    skipped = {c.name: why for c in conditions if (why := infeasible(c, rows)) is not None}
+    for name, why in skipped.items():
+        log.warning("condition %s skipped: %s", name, why)
+    conditions = [c for c in conditions if c.name not in skipped]
+    return {
+        "skipped": skipped,
+        "config": config.model_dump(mode="json"),
+        "fingerprint": fp,
+        "max_new_tokens": config.max_new_tokens,
+        "functions": list(importance),
+        "importance": {f: v.tolist() for f, v in importance.items()},
+        "fhi": fhi,
+        "conditions": [condition_json(c) for c in conditions],
+    }
+
+
+def shard_batches(
+    work: Sequence[Work], functions: Sequence[str], batch_size: int, shard: str | None
+) -> list[list[tuple[int, Work]]]:
+    """This shard's batches of (position, test sub-question) of the probed functions.
+
+    Batches are formed over the whole test set and dealt round-robin to shards, so every shard
+    decodes exactly the batches an unsharded run would (same padding, same answers).
+    """
+    i, n = parse_shard(shard)
+    keep = [w for w in work if w.sub.function in set(functions)]
+    position = {id(w): k for k, w in enumerate(keep)}
+    every = list(batches(keep, batch_size))
+    return [[(position[id(w)], w) for w in b] for j, b in enumerate(every) if j % n == i]
+
+
+def sweep(
+    adapter: ModelAdapter,
+    work: Sequence[Sequence[tuple[int, Work]]],
+    plan: dict[str, Any],
+    config: EvalConfig,
+    run: Path,
+    edits_for: Callable[[Condition], list[Edit]],
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Decode every condition on its functions' test sub-questions; returns rows decoded now."""
+    conditions = [condition_from_json(c) for c in plan["conditions"]]
+    sweeper = Sweeper(
+        adapter,
+        GenerationCache(run / GENERATIONS),
+        fingerprint=plan["fingerprint"],
+        edits_for=edits_for,
+        max_new_tokens=config.max_new_tokens,
+        reuse=config.reuse_prompt_cache,
+    )
+    for numbered in work:
+        batch = [w for _, w in numbered]
+        function = batch[0].sub.function
+        sweeper.run_batch(batch, [c for c in conditions if function in c.functions])
+        if on_batch:
+            on_batch(len(batch))
+    return sweeper.generated
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def prepare(
+    config: EvalConfig,
+    *,
+    importance_fn: ImportanceFn = probe_importance,
+    on_capture: Callable[[int, bool], None] | None = None,
+) -> dict[str, Any]:
+    """Load, split, capture and probe on train, build the plan; returns the pieces for the sweep."""
+    run = shard_dir(config.out, config.shard)
+    run.mkdir(parents=True, exist_ok=True)
+    adapter = load_model(config.model, dtype=config.dtype, device_map=config.device_map)
+    train, test = split_items(config)
+    capture_dir = run / "capture"
+    capture(
+        adapter,
+        train,
+        capture_dir,
+        config.capture,
+        on_item=on_capture,
+        config=config.model_dump(mode="json"),
+    )
+    importance = importance_fn(capture_dir, config)
+    data_digest = _data_digest(config.data)
+    fp = fingerprint(adapter, config, data_digest)
+    train_work = build_work(adapter, train, config.capture.prompt)
+    fhi = (
+        measure_fhi(adapter, train_work, config)
+        if "fhi" in config.experiments.experiments
+        else None
+    )
+    plan = make_plan(importance, config, fhi, fp, read_index(capture_dir))
+    write_text_atomic(run / PLAN, json.dumps(plan, indent=1) + "\n")
+    all_work = build_work(adapter, test, config.capture.prompt)
+    work = shard_batches(all_work, plan["functions"], config.batch_size, config.shard)
+    needs_acts = any(
+        s["kind"] in {"patch_random", "patch_mean", "steer"}
+        for c in plan["conditions"]
+        for s in c["specs"]
+    )
+    acts = (
+        TrainActivations(capture_dir, config.capture.positions[0], adapter.d_head)
+        if needs_acts
+        else None
+    )
+    return {
+        "run": run,
+        "adapter": adapter,
+        "plan": plan,
+        "work": work,
+        "edits_for": make_edits_for(acts),
+        "train": len(train),
+        "test": len(test),
+    }
+
+
+def _data_digest(data: str) -> str:
+    path = Path(data)
+    if path.is_dir() and (path / "decompositions.jsonl").is_file():
+        path = path / "decompositions.jsonl"
+    return file_digest(path).sha256 if path.is_file() else content_hash(str(path.resolve()))
+
+
+def write_work(run: Path, work: Sequence[Sequence[tuple[int, Work]]]) -> None:
+    """The test sub-questions this job decodes (the results step scores exactly these)."""
+    rows = [
+        {
+            "position": k,
+            "doc_id": w.sub.id,
+            "function": w.sub.function,
+            "question": w.sub.question,
+            "target": w.sub.answer,
+            "input": w.text,
+        }
+        for batch in work
+        for k, w in batch
+    ]
+    write_text_atomic(run / WORK, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+class EvalSummary(BaseModel):
+    """What one ``eval`` (or ``eval merge``) call did."""
+
+    out: str
+    train_items: int = 0
+    test_items: int = 0
+    conditions: int = 0
+    decoded: int = 0
+    samples: int = 0
+    finished: bool = False
+    results: dict[str, Any] = Field(default_factory=dict)
+
+
+def run_eval(
+    config: EvalConfig,
+    *,
+    importance_fn: ImportanceFn = probe_importance,
+    on_capture: Callable[[int, bool], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> EvalSummary:
+    """The whole evaluation; with ``shard`` only this shard's decoding (then ``merge``).
+
+    Resumable: capture continues after its last row and decoding skips cached generations.
+    """
+    from cogvision.harness.eval_report import finalize
+
+    started = utc_now()
+    p = prepare(config, importance_fn=importance_fn, on_capture=on_capture)
+    run, plan, work = p["run"], p["plan"], p["work"]
+    write_work(run, work)
+    if on_start:
+        on_start(sum(len(b) for b in work))
+    decoded = sweep(p["adapter"], work, plan, config, run, p["edits_for"], on_batch)
+    summary = EvalSummary(
+        out=str(run),
+        train_items=p["train"],
+        test_items=p["test"],
+        conditions=len(plan["conditions"]),
+        decoded=decoded,
+    )
+    if config.shard is None:
+        results = finalize(Path(config.out), [run], config, started=started)
+        summary.finished, summary.results = True, results["summary"]
+        summary.samples = results["summary"]["samples"]
+    else:
+        write_manifest(
+            run / "manifest.json",
+            "eval.shard",
+            config=config.model_dump(mode="json"),
+            counts={"work": len(work), "decoded": decoded},
+            outputs=[run / PLAN, run / WORK],
+            seed=config.experiments.seed,
+            started_at=started,
+        )
+    return summary
+
+
+def merge(out: str | Path, config: EvalConfig | None = None) -> EvalSummary:
+    """Union the shards' generations under ``out`` and write results, report and manifest."""
+    from cogvision.harness.eval_report import finalize
+
+    out = Path(out)
+    shards = sorted(out.glob("shard-*-of-*"))
+    if not shards:
+        raise ArtifactError(f"{out}: no shard-i-of-n folders to merge")
+    totals = {int(d.name.rsplit("-", 1)[1]) for d in shards}
+    if len(totals) != 1:
+        raise ArtifactError(f"{out}: shard folders of different splits: {[d.name for d in shards]}")
+    n = totals.pop()
+    present = {int(d.name.split("-")[1]) for d in shards}
+    missing = sorted(set(range(n)) - present)
+    if missing:
+        raise ArtifactError(f"{out}: shards {missing} of {n} are missing; run them first")
+    if config is None:  # the shards' own config, as recorded in their plan
+        plan = json.loads((shards[0] / PLAN).read_text(encoding="utf-8"))
+        config = EvalConfig.model_validate({**plan["config"], "shard": None, "out": str(out)})
+    results = finalize(out, shards, config)
+    s = results["summary"]
+    return EvalSummary(
+        out=str(out), conditions=s["conditions"], samples=s["samples"], finished=True, results=s
+    )

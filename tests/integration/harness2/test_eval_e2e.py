@@ -1,0 +1,135 @@
+"""`cogvision eval` end to end on a tiny Qwen2.5-VL and the synthetic benchmark: killed mid-run and
+resumed to identical results; sharded runs merged to identical results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cogvision.harness.evaluate import EvalConfig, merge, run_eval
+from cogvision.harness.tiny import build_tiny, save_tiny
+
+SETTINGS = {
+    "probe": {"rows": "all", "min_per_class": 1, "lexical_baseline": False, "val_fraction": 0.3},
+    "capture": {"max_new_tokens": 3, "batch_size": 8},
+    "experiments": {
+        "experiments": ["masking", "cross", "patch", "steer", "fhi"],
+        "seeds": 2,
+        "scope": "generated",
+    },
+    "fhi": {"tau_perception": 0.05, "tau_reasoning": 0.05},
+    # a random model never says "2" or "red": a low cosine threshold makes accuracies vary
+    "scoring": {"cosine_threshold": 0.15},
+    "max_new_tokens": 3,
+    "batch_size": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):
+    from cogvision.sources.synth import build_benchmark
+
+    root = tmp_path_factory.mktemp("eval")
+    build_benchmark("cogvision", 24, 0, root / "data")
+    model, processor = build_tiny("qwen2_5_vl", seed=0, n_layers=3)
+    save_tiny(model, processor, root / "model")
+    base = {"model": str(root / "model"), "data": str(root / "data"), **SETTINGS}
+    reference = run_eval(EvalConfig.model_validate({**base, "out": str(root / "reference")}))
+    return root, base, reference
+
+
+def _outputs(run: Path) -> tuple[str, dict]:
+    results = json.loads((run / "results.json").read_text())
+    return (run / "samples.jsonl").read_text(), results
+
+
+def test_reference_run_outputs(setup) -> None:
+    root, _, reference = setup
+    run = root / "reference"
+    assert reference.finished and reference.samples > 100
+    samples, results = _outputs(run)
+    first = json.loads(samples.splitlines()[0])
+    for field in (
+        "doc_id",
+        "input",
+        "target",
+        "resps",
+        "response",
+        "exact_match",
+        "bleu",
+        "rouge_l",
+        "embedding_cosine",
+        "integrated_accuracy",
+    ):
+        assert field in first
+    assert first["condition"] == "baseline" and "<|image_pad|>" in first["input"]
+    functions = results["functions"]
+    assert {r["function"] for r in results["masking"]} == set(functions)
+    assert all(0.0 <= r["p_holm"] <= 1.0 and r["p_holm"] >= r["p"] for r in results["masking"])
+    assert len(results["cross"]["accuracy"]) == len(functions)
+    assert {r["group"] for r in results["patch"]} == {"patch_random", "patch_mean"}
+    assert results["fhi_heads"]["perception"] or results["fhi_heads"]["reasoning"]
+    assert any(v > 0 for v in results["baseline"].values())  # the low threshold works
+    plan = json.loads((run / "plan.json").read_text())
+    assert all(name.startswith("steer/") for name in plan["skipped"])  # random model: 0 correct
+    report = (run / "report.md").read_text()
+    for title in ("## Masking", "## Cross-function", "## Activation patching", "## FHI/CCR"):
+        assert title in report
+    for png in ("importance.png", "cross.png"):
+        assert (run / png).read_bytes()[:4] == b"\x89PNG"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stage"] == "eval" and manifest["counts"]["samples"] == reference.samples
+    rows = json.loads((run / "probe" / "rows.json").read_text())
+    assert rows["splits"] == ["train"]  # head selection never saw the test split
+
+
+def _cli(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cogvision.cli.main", "eval", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_killed_run_resumes_to_identical_results(setup) -> None:
+    root, base, _ = setup
+    config = root / "run.yaml"
+    config.write_text(yaml.safe_dump({k: v for k, v in base.items()}))
+    run = root / "killed"
+    args = ["--config", str(config), "--out", str(run)]
+    proc = _cli(args)
+    generations = run / "generations.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if generations.exists() and generations.read_text().count("\n") >= 12:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert not (run / "results.json").exists()
+    resumed = _cli(args)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()[-2000:]
+    assert _outputs(run) == _outputs(root / "reference")
+
+
+def test_shards_merge_to_identical_results(setup) -> None:
+    root, base, _ = setup
+    out = root / "sharded"
+    for i in range(2):
+        summary = run_eval(EvalConfig.model_validate({**base, "out": str(out), "shard": f"{i}/2"}))
+        assert not summary.finished
+    merged = merge(out)
+    assert merged.finished
+    assert _outputs(out) == _outputs(root / "reference")
