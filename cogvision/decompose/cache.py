@@ -39,15 +39,17 @@ class ResponseCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._root = str(root)  # plain strings: pathlib costs more than the read on a warm re-run
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    def _path(self, key: str) -> str:
+        return os.path.join(self._root, key[:2], f"{key}.json")
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored entry, or None (an unreadable entry counts as a miss and is logged)."""
         path = self._path(key)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, encoding="utf-8") as fh:
+                data = json.loads(fh.read())
         except FileNotFoundError:
             return None
         except (OSError, json.JSONDecodeError) as exc:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from functools import lru_cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from cogvision.decompose.responses import ChainOfThought, SubQuestionPlan
-from cogvision.schema import SubQuestion, Taxonomy
+from cogvision.schema import SubQuestion, Taxonomy, get_taxonomy
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -129,7 +130,7 @@ def check_plan(plan: SubQuestionPlan, taxonomy: Taxonomy, reference: str,
     converted: list[SubQuestion] = []
     for number, sub in enumerate(subs, start=1):
         errors.extend(_check_step(number, sub.question, sub.answer, seen))
-        function = taxonomy.find(sub.function)
+        function = _find(taxonomy.name, sub.function)
         if function is None:
             errors.append(f"sub-question {number}: function {sub.function!r} is not in the "
                           f"taxonomy; use exactly one of: {'; '.join(taxonomy.names)}.")
@@ -145,6 +146,12 @@ def check_plan(plan: SubQuestionPlan, taxonomy: Taxonomy, reference: str,
         errors.append(f"the last sub-question's answer is {subs[-1].answer!r} but the reference "
                       f"answer is {reference!r}: the last step must reach the reference answer.")
     return (converted if not errors else []), errors
+
+
+@lru_cache(maxsize=4096)
+def _find(taxonomy: str, label: str) -> str | None:
+    """``get_taxonomy(taxonomy).find(label)``, memoised: labels repeat across thousands of items."""
+    return get_taxonomy(taxonomy).find(label)
 
 
 def _check_step(number: int, question: str, answer: str, seen: dict[str, int]) -> list[str]:
