@@ -118,14 +118,15 @@ class LLMClient:
                        reply_model: type[BaseModel], parameters: dict[str, Any],
                        label: str = "") -> str:
         """The reply text for ``messages``: from the cache, else from the server (then cached)."""
+        if self.cache is None:
+            return (await self._request(model, messages, reply_model, parameters, label))[0]
         key = cache_key(model, messages, parameters, self.prompt_version)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+        if (hit := self.cache.get(key)) is not None:
             self._usage(model).cached_replies += 1
             return str(hit["text"])
         text, usage = await self._request(model, messages, reply_model, parameters, label)
-        if self.cache is not None:
-            # creating a file can take milliseconds: keep it off the event loop
-            await asyncio.to_thread(self.cache.put, key, text, usage)
+        # creating a file can take milliseconds: keep it off the event loop
+        await asyncio.to_thread(self.cache.put, key, text, usage)
         return text
 
     async def _request(self, model: str, messages: list[dict[str, Any]],
