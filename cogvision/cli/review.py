@@ -99,7 +99,7 @@ def push(
     run_dir = work_dir / "runs" / f"push-{_slug(project)}"
     with _client(url, work_dir) as client, progress() as bar:
         task = bar.add_task("push", total=None, failures=0, retries=0)
-        report = push_records(input_file, project, client,
+        report = push_records(input_file, project, client, image_cache=work_dir / "images",
                               on_progress=lambda k: bar.advance(task, k))
     write_failures(run_dir / "failures.jsonl", report.failures)
     write_manifest(run_dir / "manifest.json", "review-push", inputs=[input_file],
@@ -135,6 +135,7 @@ def pull(
     with _client(url, work_dir) as client, progress() as bar:
         task = bar.add_task("pull", total=None, failures=0, retries=0)
         report = pull_records(client, project, out, rules=rules, strict=strict,
+                              image_cache=work_dir / "images",
                               on_progress=lambda k: bar.advance(task, k))
     failures = out.parent / "failures.jsonl"
     failures.unlink(missing_ok=True)

@@ -61,7 +61,7 @@ def _sub_review(i: int, sub: SubQuestion, votes: list[ReviewerVerdict],
                 rules: ReviewRules) -> SubQuestionReview:
     valid = sum(1 for v in votes if v.subs[i].valid is True)
     invalid = sum(1 for v in votes if v.subs[i].valid is False)
-    functions = Counter(v.subs[i].function for v in votes if v.subs[i].function)
+    functions = Counter(f for v in votes if (f := v.subs[i].function))
     return SubQuestionReview(index=i, valid_votes=valid, invalid_votes=invalid,
                              invalid=invalid >= rules.min_invalid_votes,
                              function_votes=dict(sorted(functions.items())))
@@ -108,7 +108,7 @@ def _apply_function(sub: SubQuestion, review: SubQuestionReview,
 def _apply_answer(sub: SubQuestion, review: SubQuestionReview, votes: list[ReviewerVerdict],
                   rules: ReviewRules, reasons: list[str]) -> tuple[SubQuestion, SubQuestionReview]:
     i = review.index
-    fixes = [(v.subs[i].corrected, v) for v in votes if v.subs[i].corrected]
+    fixes = [(text, v) for v in votes if (text := v.subs[i].corrected)]
     distinct = {text.casefold() for text, _ in fixes}
     if len(distinct) > 1:
         reasons.append(f"sub-question {i + 1}: conflicting answer corrections "

@@ -11,6 +11,7 @@ and the other tasks are written. Images are downloaded next to the output
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from cogvision.errors import ReviewError
 from cogvision.review import labelconfig as lc
 from cogvision.review.aggregate import ReviewRules, aggregate
 from cogvision.review.client import ReviewClient
-from cogvision.review.tasks import ReviewerVerdict, parse_result
+from cogvision.review.tasks import ReviewerVerdict, image_file_name, parse_result
 from cogvision.schema import sha256_bytes
 from cogvision.schema.records import Decomposition, FailureRecord
 
@@ -122,18 +123,34 @@ def collect(client: ReviewClient, project: str, *, strict: bool = True
     return reviews, failures
 
 
-def _localise_image(client: ReviewClient, review: TaskReview, out_dir: Path) -> Decomposition:
-    """Download the task's image next to the output and point the record at it."""
+def _image_bytes(client: ReviewClient, review: TaskReview, name: str, sha: str,
+                 cache: Path | None) -> bytes:
+    """The image from the local cache when it holds it intact, else from the server."""
+    cached = cache / name if cache else None
+    if cached is not None and cached.is_file():
+        data = cached.read_bytes()
+        if sha256_bytes(data) == sha:
+            return data
+    data = client.download(review.image_url)
+    if sha256_bytes(data) != sha:
+        raise ReviewError(f"task {review.task_id}: image {review.image_url} on the server does "
+                          f"not match the record's sha256")
+    if cached is not None:
+        with atomic_path(cached) as tmp:
+            tmp.write_bytes(data)
+    return data
+
+
+def _localise_image(client: ReviewClient, review: TaskReview, out_dir: Path,
+                    cache: Path | None) -> Decomposition:
+    """Put the task's image next to the output and point the record at it."""
     image = review.record.question.image
     if image is None:
         return review.record
-    name = f"{image.sha256[:24]}{Path(image.path).suffix.lower() or '.png'}"
+    name = image_file_name(image)
     target = out_dir / "images" / name
     if not (target.is_file() and sha256_bytes(target.read_bytes()) == image.sha256):
-        data = client.download(review.image_url)
-        if sha256_bytes(data) != image.sha256:
-            raise ReviewError(f"task {review.task_id}: image {review.image_url} on the server does "
-                              f"not match the record's sha256")
+        data = _image_bytes(client, review, name, image.sha256, cache)
         with atomic_path(target) as tmp:  # concurrent pulls of one image never see a torn file
             tmp.write_bytes(data)
     question = review.record.question.model_copy(
@@ -142,13 +159,21 @@ def _localise_image(client: ReviewClient, review: TaskReview, out_dir: Path) -> 
 
 
 def pull(client: ReviewClient, project: str, out: str | Path, *, rules: ReviewRules | None = None,
-         strict: bool = True, on_progress: Progress | None = None) -> PullReport:
-    """Write the aggregated review of every task of ``project`` to ``out`` (atomically)."""
+         strict: bool = True, image_cache: str | Path | None = None,
+         on_progress: Progress | None = None) -> PullReport:
+    """Write the aggregated review of every task of ``project`` to ``out`` (atomically).
+
+    ``image_cache``: a folder of images by file name (``push`` fills it); images found there intact
+    are not downloaded again.
+    """
     out = Path(out)
+    cache = Path(image_cache) if image_cache else None
+    started = time.perf_counter()
     reviews, failures = collect(client, project, strict=strict)
+    collected = time.perf_counter()
     report = PullReport(failures=failures)
     with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
-        records = pool.map(lambda review: _localise_image(client, review, out.parent), reviews)
+        records = pool.map(lambda r: _localise_image(client, r, out.parent, cache), reviews)
         for review, record in zip(reviews, records, strict=True):
             report.records.append(aggregate(record, review.verdicts, rules))
             if on_progress:
@@ -156,5 +181,6 @@ def pull(client: ReviewClient, project: str, out: str | Path, *, rules: ReviewRu
     for failure in failures:
         log.warning("%s", failure.message)
     write_jsonl_atomic(out, report.records)
+    log.info("pull %s: export+validate %.2f s, images+aggregate+write %.2f s", project,
+             collected - started, time.perf_counter() - collected)
     return report
-

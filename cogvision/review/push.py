@@ -10,17 +10,18 @@ whose image is missing or changed becomes a failure record; the others are pushe
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cogvision.artifacts import JsonlAppender, iter_jsonl
+from cogvision.artifacts import JsonlAppender, atomic_path, iter_jsonl
 from cogvision.errors import ArtifactError, CogvisionError, ReviewError, SchemaError, UsageError
 from cogvision.images import verify_image
 from cogvision.review import labelconfig as lc
 from cogvision.review.client import ReviewClient
-from cogvision.review.tasks import prediction_result, task_data
+from cogvision.review.tasks import image_file_name, prediction_result, task_data
 from cogvision.schema.records import Decomposition, FailureRecord
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,17 @@ def ensure_project(client: ReviewClient, title: str, taxonomy: str) -> int:
 
 def _image_name(record: Decomposition) -> str | None:
     image = record.question.image
-    if image is None:
-        return None
-    suffix = Path(image.path).suffix.lower() or ".png"
-    return f"{image.sha256[:24]}{suffix}"
+    return image_file_name(image) if image else None
+
+
+def _cache_images(records: list[tuple[Decomposition, Path]], cache: Path) -> None:
+    """Copy images into the content-addressed local cache that ``pull`` reads first."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for record, path in records:
+        target = cache / image_file_name(record.question.image)  # type: ignore[arg-type]
+        if not target.is_file() or target.stat().st_size != path.stat().st_size:
+            with atomic_path(target) as tmp:
+                shutil.copyfile(path, tmp)
 
 
 def _check_images(records: list[tuple[int, Decomposition]], source: Path,
@@ -148,8 +156,12 @@ def _model_version(record: Decomposition) -> str:
 
 
 def push(path: str | Path, project: str, client: ReviewClient, *,
-         on_progress: Progress | None = None) -> PushReport:
-    """Create or update review tasks for every decomposition in ``path``."""
+         image_cache: str | Path | None = None, on_progress: Progress | None = None) -> PushReport:
+    """Create or update review tasks for every decomposition in ``path``.
+
+    ``image_cache``: when given, images are also copied there (by content-addressed name) so a
+    later ``pull`` on this machine need not download them.
+    """
     path = Path(path)
     lines = list(_read(path))
     taxonomy = _taxonomy_of([r for _, r in lines], path)
@@ -158,6 +170,8 @@ def push(path: str | Path, project: str, client: ReviewClient, *,
     existing, images = _existing(client, report.project_id)
     with_images = [(r, p) for r, p in good.values() if p is not None]
     report.images_uploaded = _upload_missing(client, project, with_images, images)
+    if image_cache is not None:
+        _cache_images(with_images, Path(image_cache))
     new: list[dict[str, Any]] = []
     for record, _ in good.values():
         task = existing.get(record.id)

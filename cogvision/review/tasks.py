@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cogvision.errors import ReviewError
 from cogvision.review import labelconfig as lc
-from cogvision.schema.records import Decomposition, SubQuestion
+from cogvision.schema.records import Decomposition, ImageRef, SubQuestion
+
+
+def image_file_name(image: ImageRef) -> str:
+    """Content-addressed file name of an image (uploads, caches and pulled copies use it)."""
+    return f"{image.sha256[:24]}{Path(image.path).suffix.lower() or '.png'}"
 
 
 def _subquestion_text(sub: SubQuestion) -> str:

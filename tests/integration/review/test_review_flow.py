@@ -205,3 +205,19 @@ def test_unreachable_server_and_wrong_token(ls_server, tmp_path: Path) -> None:
         assert list(tmp_path.iterdir()) == []
     done = _cli("push", "--project", "x", "--in", str(out), "--url", ls_server.url, token="")
     assert done.returncode == 2 and "LABEL_STUDIO_API_KEY" in done.stderr
+
+
+def test_cli_push_records_a_missing_image_as_failure(ls_server, tmp_path: Path) -> None:
+    path, records = write_decompositions(tmp_path / "in", 3, seed=4)
+    (tmp_path / "in" / records[2].question.image.path).unlink()
+    work = tmp_path / "work"
+    done = _cli("push", "--project", "cli push", "--in", str(path), "--url", ls_server.url,
+                "--work-dir", str(work), token=ls_server.token)
+    assert done.returncode == 0, done.stderr
+    assert "created 2" in done.stdout and "failed 1" in done.stdout
+    run = work / "runs" / "push-cli-push"
+    failures = [json.loads(line) for line in (run / "failures.jsonl").read_text().splitlines()]
+    assert [f["item_id"] for f in failures] == [records[2].id]
+    assert "image file not found" in failures[0]["message"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["counts"]["created"] == 2 and ls_server.token not in json.dumps(manifest)
