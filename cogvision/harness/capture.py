@@ -148,8 +148,8 @@ def trace_item(adapter: ModelAdapter, item: MainItem, subs: Sequence[SubItem],
     prefix, fulls = _texts(adapter, item, subs, image is not None, options.prompt)
     if options.reuse_prefix:
         try:
+            suffixes = suffix_ids(adapter, prefix, fulls)
             computed = compute_prefix(adapter, prefix, image)
-            suffixes = suffix_ids(adapter, computed, fulls, image)
             return trace_shared_prefix(adapter, computed, suffixes, options.max_new_tokens)
         except PrefixMismatch:
             log.info("%s: prompt does not split at the prefix; recomputing in full", item.main_id)

@@ -97,6 +97,12 @@ _CORPUS = [
     "yes no true false left right above below larger smaller first second third one two four five",
     "0 1 2 3 4 5 6 7 8 9 10 11 12 + - * / = ( ) , . ; : ? ! ' \" abcdefghijklmnopqrstuvwxyz",
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ user assistant system",
+    # The harness prompt's fixed phrases, so they become few tokens as with a real tokenizer.
+    "Main question: Previous steps: Sub-question: Q1: A1: Q2: A2: Q3: A3:",
+    "Answer the sub-question with a single word or short phrase.",
+    "What is shown in the picture? Which objects are red, green, blue, yellow or gray?",
+    "How many cubes, spheres, cylinders, balls, triangles and squares are larger or smaller?",
+    "Is there a person, a dog, a cat, a car, a tree, a house, a table or a chair in the scene?",
 ]
 
 
@@ -113,7 +119,7 @@ def chat_template(family: str) -> str:
     )
 
 
-def build_tokenizer(family: str, *, vocab_size: int = 400) -> PreTrainedTokenizerFast:
+def build_tokenizer(family: str, *, vocab_size: int = 1000) -> PreTrainedTokenizerFast:
     """A byte-level BPE trained in memory on a small corpus, with the family's special tokens."""
     group = _GROUP[family]
     specials = _SPECIALS[group]

@@ -136,16 +136,21 @@ def compute_prefix(adapter: ModelAdapter, text: str, image: Image.Image | None) 
     return Prefix(inputs["input_ids"], out.past_key_values, delta)
 
 
-def suffix_ids(adapter: ModelAdapter, prefix: Prefix, texts: Sequence[str],
-               image: Image.Image | None) -> list[torch.Tensor]:
-    """Token ids after the prefix for each full templated text ([S_i] each)."""
-    p = prefix.ids.shape[1]
+def suffix_ids(adapter: ModelAdapter, prefix_text: str, texts: Sequence[str]) -> list[torch.Tensor]:
+    """Token ids after the prefix for each full templated text ([S_i] each).
+
+    Tokenized as text alone (no image processing): image placeholders are special tokens, which
+    split the text into independently tokenized segments, so the ids after the cut equal those of
+    the processor's expanded prompt. The full text must start with the prefix's tokens.
+    """
+    tokenizer = adapter.tokenizer
+    head = tokenizer(prefix_text)["input_ids"]
     out = []
     for text in texts:
-        ids = adapter.encode([text], [image])["input_ids"][0]
-        if ids.shape[0] <= p or not torch.equal(ids[:p], prefix.ids[0]):
+        ids = tokenizer(text)["input_ids"]
+        if len(ids) <= len(head) or ids[: len(head)] != head:
             raise PrefixMismatch("the full prompt does not start with the prefix tokens")
-        out.append(ids[p:])
+        out.append(torch.tensor(ids[len(head) :], dtype=torch.long))
     return out
 
 
