@@ -1,15 +1,17 @@
 """Performance of the probing harness (issue 6). Prints one table of measured figures.
 
-(a) capture overhead: forward with the capture pre-hooks vs plain forward, same batches (goal <= 1.05)
-(b) shared-prefix KV reuse: capture time per sub-question with / without reuse at >= 256 image tokens
-    and 4 sub-questions per item, and the largest activation difference (goal >= 2.5x)
+(a) capture overhead: forward with the capture pre-hooks vs plain forward, same batches
+    (goal <= 1.05)
+(b) shared-prefix KV reuse: capture time per sub-question with / without reuse at >= 256 image
+    tokens and 4 sub-questions per item, and the largest activation difference (goal >= 2.5x)
 (c) probe fitting, 28 layers x 28 heads x d_head 128, 5,000 items, 8 functions: our batched Newton
     probes (all heads and functions) vs scikit-learn LogisticRegression per head, timed on a random
     sample of (function, head) pairs and extrapolated to all 6,272; accuracy compared on that sample
 (d) capture peak RSS after 1,000 vs 10,000 rows (goal: growth < 100 MB)
 
 Usage: python benchmarks/perf_probe.py [--parts abcd] [--quick]
-Threads are pinned to one (set before numpy/torch load) so figures are comparable on a shared machine.
+Threads are pinned to one (set before numpy/torch load) so figures are comparable on a shared
+machine.
 """
 
 from __future__ import annotations
