@@ -46,6 +46,16 @@ echo "== publish the synthetic benchmark as a Hugging Face dataset, then re-load
 "$CLI" publish --in "$DEMO_DIR/synth/decompositions.jsonl" --out "$DEMO_DIR/published" \
   --name cogvision --seed 0 --test-fraction 0.2
 "$CLI" publish --check "$DEMO_DIR/published"
-# -- harness steps go here
+echo "== find functional heads (cogvision probe): capture -> fit -> select -> report"
+echo "   on a TINY RANDOM-WEIGHT Qwen2.5-VL built offline: it answers nothing correctly, so the"
+echo "   probes use all rows (-C rows=all; the default keeps correctly answered ones only) and the"
+echo "   head maps show the method running, not findings. For a real model: --model Qwen/Qwen2.5-VL-3B-Instruct"
+"$CLI" probe tiny --family qwen2_5_vl --out "$DEMO_DIR/tiny-qwen2_5_vl"
+"$CLI" probe capture --model "$DEMO_DIR/tiny-qwen2_5_vl" --data "$DEMO_DIR/synth" \
+  --out "$DEMO_DIR/probe/capture" --position last_prompt --position answer_mean \
+  -C capture.max_new_tokens=4 -C threads=1
+"$CLI" probe fit "$DEMO_DIR/probe/capture" --out "$DEMO_DIR/probe/fit" -C rows=all
+"$CLI" probe select "$DEMO_DIR/probe/fit" --out "$DEMO_DIR/probe/heads" --top-p 0.1
+"$CLI" probe report "$DEMO_DIR/probe/fit" "$DEMO_DIR/probe/heads" --out "$DEMO_DIR/probe/report"
 
 echo "== demo finished: outputs in $DEMO_DIR"

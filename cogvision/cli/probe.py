@@ -145,5 +145,29 @@ def report_cmd(
     console.print(f"wrote {out}")
 
 
+@probe_app.command("tiny")
+def tiny_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the model and processor.")],
+    family: Annotated[str, typer.Option(help="A model_type: qwen2_vl, qwen2_5_vl, qwen3_vl, "
+                                        "llava, idefics3, smolvlm, gemma3, internvl.")
+                      ] = "qwen2_5_vl",
+    seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
+    image_tokens: Annotated[int, typer.Option(help="Image tokens per image (a square).")] = 4,
+) -> None:
+    """Save a tiny random-weight model of FAMILY (offline demos and tests; no download).
+
+    Example: cogvision probe tiny --family llava --out work/tiny-llava
+    """
+    from cogvision.errors import UsageError
+    from cogvision.harness.tiny import FAMILIES, build_tiny, save_tiny
+
+    if family not in FAMILIES:
+        raise UsageError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    model, processor = build_tiny(family, seed=seed, image_tokens=image_tokens)
+    save_tiny(model, processor, out)
+    n_params = sum(p.numel() for p in model.parameters())
+    console.print(f"wrote a tiny {family} model ({n_params:,} parameters) to {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(probe_app, name="probe")
