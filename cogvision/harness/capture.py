@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cogvision.artifacts import JsonlAppender, read_jsonl, write_manifest
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.adapters import ModelAdapter
-from cogvision.harness.answer import Answer, Scorer, exact_match, parse_answer
+from cogvision.harness.answer import Answer, Scorer, decode_answers, exact_match
 from cogvision.harness.data import MainItem, SubItem
 from cogvision.harness.prompts import PROMPT_VERSION, PromptOptions, prefix_text, suffix_text
 from cogvision.harness.store import NpyAppender
@@ -156,18 +156,6 @@ def trace_item(adapter: ModelAdapter, item: MainItem, subs: Sequence[SubItem],
     return trace_full(adapter, [image] * len(subs), fulls, options.max_new_tokens)
 
 
-def _answers(adapter: ModelAdapter, subs: Sequence[SubItem], trace: Trace,
-             scorer: Scorer, limit: int) -> list[Answer]:
-    from cogvision.harness.answer import answer_length
-
-    answers = []
-    for sub, row in zip(subs, trace.tokens, strict=True):
-        n = answer_length(row, adapter.eos_token_ids, limit)
-        text = adapter.tokenizer.decode(row[:n].tolist(), skip_special_tokens=True)
-        answers.append(Answer(sub.id, text, parse_answer(text), scorer(sub, text), n))
-    return answers
-
-
 def _selected(adapter: ModelAdapter, subs: Sequence[SubItem], trace: Trace, answers: list[Answer],
               selector: TokenSelector, k: int) -> list[list[int]]:
     out = []
@@ -203,6 +191,7 @@ def _resume_state(out: Path) -> tuple[set[str], set[str], int]:
 def capture(adapter: ModelAdapter, items: Sequence[MainItem], out: str | Path,
             options: CaptureOptions, *, selector: TokenSelector | None = None,
             scorer: Scorer = exact_match, config: dict[str, Any] | None = None,
+            inputs: Sequence[str | Path] = (),
             on_item: Callable[[int, bool], None] | None = None) -> CaptureResult:
     """Capture activations of every sub-question of ``items`` into ``out``.
 
@@ -214,6 +203,7 @@ def capture(adapter: ModelAdapter, items: Sequence[MainItem], out: str | Path,
         selector: token selector for ``topk_answer`` (default: heuristic).
         scorer: decides whether an answer is correct (default: normalised exact match).
         config: the resolved run config for the manifest.
+        inputs: input files to fingerprint in the manifest.
         on_item: called after each main item with (number of sub-questions, failed).
     """
     out = Path(out)
@@ -259,6 +249,7 @@ def capture(adapter: ModelAdapter, items: Sequence[MainItem], out: str | Path,
                 on_item(len(todo), False)
     outputs = [out / INDEX] + [activation_path(out, p) for p in options.positions]
     write_manifest(out / MANIFEST, "probe.capture", config=config or {}, counts=counts,
+                   inputs=inputs,
                    outputs=outputs if counts["rows"] < 50_000 else [out / INDEX],
                    extra={"model": adapter.describe(), "options": options.model_dump(),
                           "prompt_version": PROMPT_VERSION, "selector": selector.name,
@@ -276,7 +267,7 @@ def _capture_item(adapter: ModelAdapter, item: MainItem, subs: Sequence[SubItem]
     for start in range(0, len(subs), options.batch_size):
         chunk = subs[start : start + options.batch_size]
         trace = trace_item(adapter, item, chunk, options)
-        answers = _answers(adapter, chunk, trace, scorer, options.max_new_tokens)
+        answers = decode_answers(adapter, chunk, trace.tokens, options.max_new_tokens, scorer)
         selected = (_selected(adapter, chunk, trace, answers, selector, options.top_k)
                     if "topk_answer" in options.positions else [[] for _ in chunk])
         x = position_features(trace, [a.n_tokens for a in answers], selected, options.positions,

@@ -6,6 +6,7 @@ The CLI (``cogvision probe ...``) is a thin shell over these; Python callers get
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,5 +67,7 @@ def run_capture(config: CaptureRunConfig, *, on_start: Callable[[int], None] | N
     adapter = adapter_for(model, processor)
     if on_start:
         on_start(count_subquestions(items))
+    data = Path(config.data)
+    inputs = [data / "decompositions.jsonl" if data.is_dir() else data]
     return capture(adapter, items, config.out, config.capture, selector=selector,
-                   config=config.model_dump(), on_item=on_item)
+                   config=config.model_dump(), inputs=inputs, on_item=on_item)
