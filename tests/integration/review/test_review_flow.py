@@ -120,7 +120,10 @@ def _env(token: str) -> dict[str, str]:
     return dict(env, LABEL_STUDIO_API_KEY=token)
 
 
-def _cli(*args: str, token: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, token: str, work_dir: Path | None = None) -> subprocess.CompletedProcess:
+    if "--work-dir" not in args:  # never the repository's default work/review
+        assert work_dir is not None
+        args = (*args, "--work-dir", str(work_dir))
     return subprocess.run([sys.executable, "-m", "cogvision.cli.main", "review", *args],
                           env=_env(token), cwd=REPO, text=True, capture_output=True, timeout=300,
                           check=False)
@@ -129,7 +132,7 @@ def _cli(*args: str, token: str) -> subprocess.CompletedProcess:
 def test_cli_pull_and_status(flow, ls_server, tmp_path: Path) -> None:
     out = tmp_path / "out" / "reviewed.jsonl"
     done = _cli("pull", "--project", PROJECT, "--out", str(out), "--url", ls_server.url,
-                "-C", "min_valid_share=0.3", token=ls_server.token)
+                "-C", "min_valid_share=0.3", token=ls_server.token, work_dir=tmp_path / "w")
     assert done.returncode == 0, done.stderr
     # with 30% the reviewer-share rule no longer drops item 1: it is accepted
     assert sum(r.review.status == "accepted" for r in read_jsonl(out, Decomposition)) == 2
@@ -137,7 +140,7 @@ def test_cli_pull_and_status(flow, ls_server, tmp_path: Path) -> None:
     assert json.loads(manifest)["counts"]["accepted"] == 2
     assert ls_server.token not in manifest
     shown = _cli("status", "--project", PROJECT, "--url", ls_server.url, "--json",
-                 token=ls_server.token)
+                 token=ls_server.token, work_dir=tmp_path / "w")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["items"]["dropped"] == 2
 
@@ -184,7 +187,7 @@ def test_unknown_from_name_is_rejected(ls_server, admin: ReviewClient,
     assert f"task {ids[records[0].id]}" in str(err.value)
     assert not out.exists()
     done = _cli("pull", "--project", project, "--out", str(out), "--url", ls_server.url,
-                token=ls_server.token)
+                token=ls_server.token, work_dir=tmp_path / "w")
     assert done.returncode == 1 and "confidence_0" in done.stderr and not out.exists()
     lenient = pull(admin, project, out, strict=False)
     assert [f.item_id for f in lenient.failures] == [records[0].id]
@@ -199,11 +202,13 @@ def test_unreachable_server_and_wrong_token(ls_server, tmp_path: Path) -> None:
         ReviewClient(ls_server.url, "0" * 40)
     out = tmp_path / "reviewed.jsonl"
     for url, token in ((dead, ls_server.token), (ls_server.url, "0" * 40)):
-        done = _cli("pull", "--project", PROJECT, "--out", str(out), "--url", url, token=token)
+        done = _cli("pull", "--project", PROJECT, "--out", str(out), "--url", url, token=token,
+                    work_dir=tmp_path / "w")
         assert done.returncode == 1, done.stderr
         assert "error:" in done.stderr and "Traceback" not in done.stderr
         assert list(tmp_path.iterdir()) == []
-    done = _cli("push", "--project", "x", "--in", str(out), "--url", ls_server.url, token="")
+    done = _cli("push", "--project", "x", "--in", str(out), "--url", ls_server.url, token="",
+                work_dir=tmp_path / "w")
     assert done.returncode == 2 and "LABEL_STUDIO_API_KEY" in done.stderr
 
 
