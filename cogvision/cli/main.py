@@ -16,6 +16,7 @@ from cogvision.cli import sources as sources_cli
 from cogvision.cli import synth as synth_cli
 from cogvision.cli import probe as probe_cli
 from cogvision.cli import eval as eval_cli
+from cogvision.cli import organism as organism_cli
 from cogvision.cli.common import err_console
 from cogvision.errors import CogvisionError
 
@@ -40,6 +41,7 @@ sources_cli.register(app)
 synth_cli.register(app)
 probe_cli.register(app)
 eval_cli.register(app)
+organism_cli.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,194 @@
+"""Training data for the organism: synthetic scenes and their exact decompositions, prompted
+exactly as the harness prompts them.
+
+Item ``i`` of a pool draws its randomness from ``numpy.random.default_rng([seed, i])`` like
+``cogvision.sources.synth.build_benchmark``, so a pool equals the synthetic benchmark of the same
+seed and options (a test checks it). Each sub-question becomes one training sequence: the harness
+prompt (``cogvision.harness.prompts.prompt_text`` with the model's chat template) followed by the
+answer and the end-of-turn token. The loss covers the answer, and ("dense" supervision, issue 8)
+also every earlier answer quoted in the prompt's "Previous steps" context. Per image patch the pool
+also holds the object's colour / shape / size (auxiliary targets for the vision tower and
+projector).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cogvision.harness.data import MainItem, SubItem, subquestion_id
+from cogvision.harness.prompts import PromptOptions, prompt_text
+from cogvision.schema import Decomposition
+from cogvision.sources.synth import (
+    TEMPLATES,
+    SceneOptions,
+    generate_program,
+    render,
+    render_png,
+    to_records,
+)
+from cogvision.sources.synth.scenes import COLOURS, SHAPES, SIZE_ORDER, Scene
+
+IGNORE = -100
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+AUX_CLASSES = {"colour": len(COLOURS) + 1, "shape": len(SHAPES) + 1, "size": len(SIZE_ORDER) + 1}
+"""Per-patch auxiliary targets; class 0 is an empty cell."""
+
+
+@dataclass
+class Pool:
+    """Scenes with their main items, images (uint8) and per-patch attribute targets."""
+
+    items: list[MainItem]
+    images: torch.Tensor  # [n, 3, H, W] uint8
+    aux: torch.Tensor  # [n, grid*grid, 3] int64 (colour, shape, size; 0 = empty)
+    kinds: list[tuple[str, ...]]  # program-step kind of each sub-question
+
+
+def main_item(decomposition: Decomposition, image: Image.Image, split: str = "train") -> MainItem:
+    """The harness's ``MainItem`` of a decomposition (same ids and context as ``harness.data``)."""
+    q = decomposition.question
+    steps = decomposition.subquestions
+    subs = tuple(
+        SubItem(subquestion_id(q.id, s.index), q.id, split, s.index, s.question, s.answer,
+                s.function, tuple((e.question, e.answer) for e in steps[: s.index]))
+        for s in steps)
+    return MainItem(q.id, split, q.question, subs, lambda: image)
+
+
+def patch_targets(scene: Scene) -> np.ndarray:
+    """[grid*grid, 3] colour/shape/size class per cell in reading order (0 = empty cell)."""
+    colours, sizes = list(COLOURS), list(SIZE_ORDER)
+    out = np.zeros((scene.grid * scene.grid, 3), dtype=np.int64)
+    for o in scene.objects:
+        cell = o.row * scene.grid + o.col
+        out[cell] = (colours.index(o.colour) + 1, SHAPES.index(o.shape) + 1,
+                     sizes.index(o.size) + 1)
+    return out
+
+
+def build_pool(variant: str, n: int, seed: int, options: SceneOptions,
+               templates: Sequence[str] | None = None) -> Pool:
+    """``n`` scenes of the synthetic benchmark (as ``build_benchmark`` would draw them)."""
+    chosen = [t for t in TEMPLATES[variant] if not templates or t.__name__ in templates]
+    items, images, aux, kinds = [], [], [], []
+    for index in range(n):
+        rng = np.random.default_rng([seed, index])
+        scene, program = generate_program(variant, index, rng, options, chosen)
+        _, decomposition = to_records(variant, scene, program, render_png(scene), seed=seed,
+                                      index=index, options=options)
+        image = render(scene)
+        items.append(main_item(decomposition, image))
+        images.append(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1))
+        aux.append(torch.from_numpy(patch_targets(scene)))
+        kinds.append(tuple(s.kind for s in program.steps))
+    return Pool(items, torch.stack(images), torch.stack(aux), kinds)
+
+
+def pixels(images: torch.Tensor) -> torch.Tensor:
+    """CLIP-normalised pixel values [n, 3, H, W] float32 from uint8 images (no resize needed:
+    scenes are drawn at the model's input size; equal to the processor's output, tested)."""
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+@dataclass(frozen=True)
+class Sequence_:
+    """One tokenised training sequence."""
+
+    ids: torch.Tensor  # [seq] int64
+    labels: torch.Tensor  # [seq] int64, IGNORE outside answers
+    item: int  # index into the pool
+
+
+def chat_prompt(processor: object, prompt: str) -> str:
+    """The prompt as the harness sends it: one user turn with the image, then the assistant turn."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    return processor.apply_chat_template(  # type: ignore[attr-defined]
+        messages, add_generation_prompt=True, tokenize=False)
+
+
+def _answer_spans(text: str, start: int, sub: SubItem, dense: bool) -> list[tuple[int, int]]:
+    """Character spans of the answers to learn: earlier answers in the context (dense) ..."""
+    spans = []
+    if dense:
+        cursor = start
+        for i, (_, answer) in enumerate(sub.context):
+            marker = f"A{i + 1}: "
+            at = text.index(marker + answer, cursor) + len(marker)
+            spans.append((at, at + len(answer)))
+            cursor = at + len(answer)
+    return spans
+
+
+def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n_image: int,
+               prompt_options: PromptOptions, dense: bool = True) -> Sequence_:
+    """Tokenise one sub-question with its answer; labels on the answer(s) and end-of-turn."""
+    tok = processor.tokenizer  # type: ignore[attr-defined]
+    image_token = tok.image_token
+    prompt = chat_prompt(processor, prompt_text(item, sub, prompt_options))
+    # The processor expands the one image placeholder into n_image tokens (as it does at run time).
+    prompt = prompt.replace(image_token, image_token * n_image, 1)
+    text = prompt + sub.answer + tok.eos_token
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = torch.tensor(enc["input_ids"])
+    starts = torch.tensor([a for a, _ in enc["offset_mapping"]])
+    spans = _answer_spans(text, 0, sub, dense) + [(len(prompt), len(text))]
+    learn = torch.zeros(len(ids), dtype=torch.bool)
+    for a, b in spans:
+        learn |= (starts >= a) & (starts < b)
+    labels = torch.where(learn, ids, torch.full_like(ids, IGNORE))
+    # Labels predict token t from tokens < t: the model shifts them itself.
+    return Sequence_(ids, labels, index)
+
+
+def encode_pool(processor: object, pool: Pool, *, n_image: int,
+                prompt_options: PromptOptions | None = None, dense: bool = True,
+                ) -> list[Sequence_]:
+    """Every sub-question of every item of ``pool`` as a training sequence."""
+    options = prompt_options or PromptOptions()
+    return [encode_sub(processor, item, sub, i, n_image=n_image, prompt_options=options,
+                       dense=dense)
+            for i, item in enumerate(pool.items) for sub in item.subs]
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [B, S]
+    attention_mask: torch.Tensor  # [B, S]
+    labels: torch.Tensor  # [B, S]
+    pixel_values: torch.Tensor  # [B, 3, H, W]
+    aux: torch.Tensor  # [B, P, 3]
+
+    def to(self, device: str | torch.device) -> Batch:
+        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.labels,
+                                                 self.pixel_values, self.aux)))
+
+
+def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int) -> Batch:
+    """Right-padded batch (training needs no left padding: no generation)."""
+    length = max(len(s.ids) for s in seqs)
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    labels = torch.full((len(seqs), length), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(seqs), length), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, : len(s.ids)] = s.ids
+        labels[row, : len(s.ids)] = s.labels
+        mask[row, : len(s.ids)] = 1
+    index = torch.tensor([s.item for s in seqs])
+    return Batch(ids, mask, labels, pixels(pool.images[index]), pool.aux[index])
+
+
+def batches(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, batch_size: int,
+            generator: torch.Generator) -> Iterator[Batch]:
+    """Endless shuffled batches (a new permutation per epoch, drawn from ``generator``)."""
+    while True:
+        order = torch.randperm(len(seqs), generator=generator).tolist()
+        for at in range(0, len(order) - batch_size + 1, batch_size):
+            yield collate([seqs[i] for i in order[at: at + batch_size]], pool, pad_id)

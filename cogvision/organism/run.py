@@ -1,0 +1,122 @@
+"""``cogvision organism train`` as a library call: prepare, pre-train vision, train, checkpoint,
+evaluate on held-out scenes, write the model folder and its manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cogvision.artifacts import write_manifest, write_text_atomic
+from cogvision.errors import UsageError
+from cogvision.organism.evaluate import MANIFEST_NAME, evaluate_pool
+from cogvision.organism.train import (
+    TrainConfig,
+    TrainState,
+    describe_run,
+    prepare,
+    train_lm,
+    vision_pretrain,
+)
+from cogvision.schema.records import utc_now
+from cogvision.sources.synth import VARIANTS
+
+log = logging.getLogger(__name__)
+
+HISTORY_NAME = "training_history.json"
+
+
+def save_checkpoint(model: Any, processor: Any, out: Path) -> None:
+    """``save_pretrained`` into a fresh sibling folder, then swap it in file by file."""
+    tmp = out.with_name(f".{out.name}.saving")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in tmp.iterdir():
+        path.replace(out / path.name)
+    tmp.rmdir()
+
+
+def check(config: TrainConfig) -> None:
+    if config.variant not in VARIANTS:
+        raise UsageError(f"unknown variant {config.variant!r}; valid: {', '.join(VARIANTS)}")
+    config.spec().check()
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder")
+
+
+def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | None = None
+                 ) -> dict[str, Any]:
+    """Train an organism into ``config.out``; returns the held-out evaluation.
+
+    Args:
+        config: the run's options (seed, sizes, schedule, time cap).
+        on_step: called as ``(step, total)`` at each checkpoint (progress display).
+    """
+    check(config)
+    started, start = utc_now(), time.monotonic()
+    deadline = start + 60 * config.minutes
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    model, processor, heads, pools = prepare(config)
+    log.info("organism: %s", describe_run(model, config)["parameters"])
+    generator = torch.Generator().manual_seed(config.seed)
+    state = TrainState()
+    state.vision_acc = vision_pretrain(model, heads, pools.full, config, generator)
+
+    def on_checkpoint(s: TrainState) -> None:
+        save_checkpoint(model, processor, out)
+        if s.step % config.eval_every == 0 and s.step < config.steps:
+            quick = evaluate_pool(model, processor, _head(pools.val, 60))
+            s.history.append({"step": s.step, "val": {k: v["accuracy"] for k, v in
+                                                      quick["per_function"].items()}})
+            log.info("step %d val %s", s.step, s.history[-1]["val"])
+        write_text_atomic(out / HISTORY_NAME, json.dumps(s.history, indent=1))
+        if on_step:
+            on_step(s.step, config.steps)
+
+    train_lm(model, heads, pools, config, generator, deadline, on_checkpoint, state)
+    save_checkpoint(model, processor, out)
+    state.seconds = round(time.monotonic() - start, 1)
+    result = evaluate_pool(model, processor, pools.val)
+    write_text_atomic(out / HISTORY_NAME, json.dumps(state.history, indent=1))
+    _write_manifest(out, config, model, state, result, started)
+    return result
+
+
+def _head(pool: Any, n: int) -> Any:
+    from cogvision.organism.data import Pool
+
+    return Pool(pool.items[:n], pool.images[:n], pool.aux[:n], pool.kinds[:n])
+
+
+def _write_manifest(out: Path, config: TrainConfig, model: Any, state: TrainState,
+                    result: dict[str, Any], started: Any) -> None:
+    write_manifest(
+        out / MANIFEST_NAME,
+        "organism-train",
+        config=config.model_dump(),
+        seed=config.seed,
+        outputs=[out / "model.safetensors"],
+        counts={"steps_done": state.step, "steps_planned": config.steps,
+                "val_subquestions": result["overall"]["n"]},
+        started_at=started,
+        extra={
+            **describe_run(model, config),
+            "stopped_early": state.stopped_early,
+            "train_seconds": state.seconds,
+            "torch_threads": torch.get_num_threads(),
+            "vision_pretrain_accuracy": dict(zip(
+                ["colour", "shape", "size", "row", "col"], state.vision_acc, strict=False)),
+            "held_out": result,
+        },
+    )

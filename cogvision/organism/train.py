@@ -1,0 +1,268 @@
+"""Training the organism on CPU: vision pre-training on per-patch attributes, then sub-questions.
+
+Schedule (all step-based, so a run is reproducible from its seed; ``minutes`` only caps wall time
+and a capped run still yields the last checkpoint):
+1. ``vision_steps`` steps of per-patch classification (colour / shape / size / row / column of the
+   object under each patch) through the vision tower and projector alone;
+2. ``steps`` steps of next-token loss on the answers of the harness-format sequences, plus the same
+   auxiliary patch loss (weight ``aux_weight``); the first ``curriculum_fraction`` of them draw from
+   a pool of scenes with 1-3 objects, the rest from the full pool (with ``easy_mix`` of easy ones).
+AdamW, linear warm-up then cosine decay. Checkpoints (``save_pretrained``) every
+``checkpoint_every`` steps into ``out``; at the end the final model and a manifest with the
+per-function held-out accuracy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from cogvision.harness.prompts import PromptOptions
+from cogvision.organism import data as od
+from cogvision.organism.model import OrganismSpec, build_organism, describe
+from cogvision.sources.synth import SceneOptions
+
+log = logging.getLogger(__name__)
+
+POOL_SEED_OFFSET = {"corpus": 0, "easy": 1, "full": 2, "val": 3}
+"""Pools draw from seeds ``seed * 10 + offset``; held-out tests use other seeds (>= 10_000)."""
+
+
+class TrainConfig(BaseModel):
+    """Options of ``cogvision organism train`` (recorded in the manifest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: str
+    variant: str = "cogvision"
+    seed: int = 0
+    minutes: float = Field(default=60.0, gt=0, description="Wall-time cap of the whole run.")
+    threads: int | None = Field(default=1, ge=1)
+    device: str = Field(default="cpu", description="torch device of the run (cpu, cuda).")
+    image_size: int = 96
+    grid: int = 3
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 8
+    intermediate: int = 384
+    vision_hidden: int = 128
+    vision_layers: int = 2
+    easy_items: int = 2000
+    full_items: int = 12000
+    val_items: int = 150
+    vision_steps: int = 400
+    vision_lr: float = 1e-3
+    aux_head_lr: float = 1e-2
+    steps: int = 1300
+    batch_size: int = 32
+    lr: float = 2e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    weight_decay: float = 0.01
+    aux_weight: float = 0.5
+    curriculum_fraction: float = 0.15
+    easy_mix: float = 0.2
+    dense: bool = True
+    checkpoint_every: int = 200
+    eval_every: int = 400
+
+    def spec(self) -> OrganismSpec:
+        return OrganismSpec(image_size=self.image_size, grid=self.grid, d_model=self.d_model,
+                            n_layers=self.n_layers, n_heads=self.n_heads,
+                            n_kv_heads=self.n_heads, intermediate=self.intermediate,
+                            vision_hidden=self.vision_hidden, vision_layers=self.vision_layers)
+
+    def scene_options(self, *, easy: bool = False) -> SceneOptions:
+        if easy:
+            return SceneOptions(self.image_size, self.grid, 0.0, 1, 3)
+        return SceneOptions(self.image_size, self.grid, 0.0, 3, 7)
+
+
+class AuxHeads(nn.Module):
+    """Linear read-outs of colour / shape / size / row / column from each projected patch token."""
+
+    def __init__(self, d_model: int, grid: int) -> None:
+        super().__init__()
+        sizes = [*od.AUX_CLASSES.values(), grid, grid]
+        self.heads = nn.ModuleList(nn.Linear(d_model, n) for n in sizes)
+        self.grid = grid
+
+    def loss(self, feats: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy and per-target accuracy; feats [B, P, d], aux [B, P, 3]."""
+        cells = torch.arange(feats.shape[1], device=feats.device)
+        pos = torch.stack([cells // self.grid, cells % self.grid], -1)
+        pos = pos.expand(feats.shape[0], -1, -1)
+        targets = torch.cat([aux, pos], -1)  # [B, P, 5]
+        losses, accs = [], []
+        for k, head in enumerate(self.heads):
+            logits = head(feats)  # [B, P, classes]
+            losses.append(nn.functional.cross_entropy(logits.flatten(0, 1),
+                                                      targets[..., k].flatten()))
+            accs.append((logits.argmax(-1) == targets[..., k]).float().mean())
+        return torch.stack(losses).mean(), torch.stack(accs)
+
+
+@contextmanager
+def capture_projector(model: Any) -> Iterator[list[torch.Tensor]]:
+    """Collect the projector's outputs ([B, P, d_model]) while the block runs."""
+    seen: list[torch.Tensor] = []
+    handle = model.model.multi_modal_projector.register_forward_hook(
+        lambda _m, _i, out: seen.append(out))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def lr_at(step: int, total: int, config: TrainConfig, peak: float) -> float:
+    if step < config.warmup:
+        return peak * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, total - config.warmup))
+    return config.min_lr + 0.5 * (peak - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class Pools:
+    easy: od.Pool
+    full: od.Pool
+    val: od.Pool
+    easy_seqs: list[od.Sequence_] = field(default_factory=list)
+    full_seqs: list[od.Sequence_] = field(default_factory=list)
+
+
+def corpus_texts(config: TrainConfig, pools: list[od.Pool]) -> list[str]:
+    """Every text the tokenizer must cover: prompts' fixed words, questions, answers."""
+    options = PromptOptions()
+    texts = [options.instruction, "Main question: Previous steps: Sub-question:",
+             " ".join(f"Q{i} A{i}" for i in range(1, 21)), "user assistant system"]
+    for pool in pools:
+        for item in pool.items:
+            texts.append(item.main_question)
+            texts.extend(f"{s.question} {s.answer}" for s in item.subs)
+    return texts
+
+
+def make_pools(config: TrainConfig) -> Pools:
+    base = config.seed * 10
+    easy = od.build_pool(config.variant, config.easy_items, base + POOL_SEED_OFFSET["easy"],
+                         config.scene_options(easy=True))
+    full = od.build_pool(config.variant, config.full_items, base + POOL_SEED_OFFSET["full"],
+                         config.scene_options())
+    val = od.build_pool(config.variant, config.val_items, base + POOL_SEED_OFFSET["val"],
+                        config.scene_options())
+    return Pools(easy, full, val)
+
+
+def vision_pretrain(model: Any, heads: AuxHeads, pool: od.Pool, config: TrainConfig,
+                    generator: torch.Generator) -> list[float]:
+    """Per-patch attribute classification through vision tower + projector; returns accuracies."""
+    inner = model.model
+    params = [*inner.vision_tower.parameters(), *inner.multi_modal_projector.parameters()]
+    opt = torch.optim.AdamW([{"params": params, "peak": config.vision_lr},
+                             {"params": heads.parameters(), "peak": config.aux_head_lr}],
+                            weight_decay=config.weight_decay)
+    accs = torch.zeros(5)
+    for step in range(config.vision_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, config.vision_steps, config, group["peak"])
+        index = torch.randint(len(pool.items), (config.batch_size,), generator=generator)
+        pixel_values = od.pixels(pool.images[index]).to(config.device)
+        with capture_projector(model) as seen:
+            model.model.get_image_features(pixel_values=pixel_values, vision_feature_layer=-1,
+                                           vision_feature_select_strategy="default")
+        loss, accs = heads.loss(seen[-1], pool.aux[index].to(config.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 100 == 0:
+            log.info("vision step %d loss %.4f acc %s", step, loss.item(), accs.tolist())
+    return [round(float(a), 4) for a in accs.cpu()]
+
+
+def lm_step(model: Any, heads: AuxHeads, batch: od.Batch, aux_weight: float
+            ) -> tuple[torch.Tensor, float, float]:
+    """Answer loss + auxiliary patch loss of one batch."""
+    with capture_projector(model) as seen:
+        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                    pixel_values=batch.pixel_values, labels=batch.labels)
+    aux_loss, _ = heads.loss(seen[-1], batch.aux)
+    return out.loss + aux_weight * aux_loss, out.loss.item(), aux_loss.item()
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    vision_acc: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
+             generator: torch.Generator, deadline: float,
+             on_checkpoint: Callable[[TrainState], None], state: TrainState) -> None:
+    """The main loop (curriculum, cosine schedule, periodic checkpoints and evaluations)."""
+    params = [*model.parameters(), *heads.parameters()]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    pad = model.config.text_config.pad_token_id
+    easy = od.batches(pools.easy_seqs, pools.easy, pad, config.batch_size, generator)
+    full = od.batches(pools.full_seqs, pools.full, pad, config.batch_size, generator)
+    curriculum = int(config.curriculum_fraction * config.steps)
+    model.train()
+    for step in range(config.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, config.steps, config, config.lr)
+        use_easy = step < curriculum or (
+            torch.rand((), generator=generator).item() < config.easy_mix)
+        batch = next(easy if use_easy else full).to(config.device)
+        loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        state.step = step + 1
+        if step % 50 == 0:
+            state.history.append({"step": step, "lm_loss": round(lm, 4), "aux_loss": round(aux, 4)})
+            log.info("step %d lm %.4f aux %.4f", step, lm, aux)
+        if state.step % config.checkpoint_every == 0 or state.step == config.steps:
+            model.eval()
+            on_checkpoint(state)
+            model.train()
+        if time.monotonic() > deadline:
+            log.warning("time cap reached at step %d of %d", state.step, config.steps)
+            state.stopped_early = True
+            break
+    model.eval()
+
+
+def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
+    """Pools, tokenizer, model and auxiliary heads (all drawn from ``config.seed``)."""
+    pools = make_pools(config)
+    model, processor = build_organism(config.spec(), corpus_texts(config, [pools.easy, pools.full]),
+                                      seed=config.seed)
+    n_image = config.spec().image_tokens
+    pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense)
+    pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        heads = AuxHeads(config.d_model, config.grid)
+    return model.to(config.device), processor, heads.to(config.device), pools
+
+
+def describe_run(model: Any, config: TrainConfig) -> dict[str, Any]:
+    return {"parameters": describe(model), "spec": config.spec().to_dict(),
+            "pool_seeds": {k: config.seed * 10 + v for k, v in POOL_SEED_OFFSET.items()}}
+
+
+def out_path(config: TrainConfig) -> Path:
+    return Path(config.out)

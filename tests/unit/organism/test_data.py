@@ -1,0 +1,97 @@
+"""The organism's training data equals the synthetic benchmark and the harness's prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cogvision.harness.adapters import adapter_for
+from cogvision.harness.data import load_items
+from cogvision.harness.prompts import PromptOptions, prompt_text
+from cogvision.organism import data as od
+from cogvision.sources.synth import SceneOptions, build_benchmark
+from cogvision.sources.synth.scenes import Scene, SceneObject
+
+
+def test_pool_equals_the_benchmark_as_the_harness_reads_it(tmp_path: Path) -> None:
+    build_benchmark("cogvision", 12, 3, tmp_path, image_size=96, grid=3)
+    pool = od.build_pool("cogvision", 12, 3, SceneOptions(96, 3, 0.0, 3, 7))
+    from_disk = {i.main_id: i for i in load_items(tmp_path, splits=("train", "test"))}
+    assert len(from_disk) == len(pool.items) == 12
+    for k, item in enumerate(pool.items):
+        ref = from_disk[item.main_id]
+        assert item.main_question == ref.main_question
+        assert [(s.id, s.question, s.answer, s.function, s.context) for s in item.subs] == [
+            (s.id, s.question, s.answer, s.function, s.context) for s in ref.subs]
+        assert np.array_equal(np.asarray(ref.image()), pool.images[k].permute(1, 2, 0).numpy())
+        assert len(pool.kinds[k]) == len(item.subs)
+
+
+def test_patch_targets_known_answer() -> None:
+    objs = (SceneObject(0, "red", "circle", "small", 0, 0, 16, 16, 7),
+            SceneObject(1, "blue", "hexagon", "large", 2, 1, 48, 80, 14))
+    targets = od.patch_targets(Scene(96, 3, objs))
+    assert targets.shape == (9, 3)
+    assert targets[0].tolist() == [1, 1, 1]  # red, circle, small (class 0 = empty)
+    assert targets[7].tolist() == [3, 5, 3]  # blue, hexagon, large at row 3, column 2
+    assert targets[[1, 2, 3, 4, 5, 6, 8]].sum() == 0
+
+
+def test_pixels_equal_the_processor(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    _, processor = organism
+    images = [Image.fromarray(pool.images[i].permute(1, 2, 0).numpy()) for i in range(3)]
+    expected = processor.image_processor(images, return_tensors="pt")["pixel_values"]
+    assert torch.allclose(od.pixels(pool.images[:3]), expected, atol=1e-5)
+
+
+def test_sequences_are_the_harness_prompt_plus_answer(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    model, processor = organism
+    adapter = adapter_for(model, processor)
+    item = pool.items[2]
+    for sub in item.subs:
+        seq = od.encode_sub(processor, item, sub, 2, n_image=9, prompt_options=PromptOptions())
+        inputs = adapter.build_inputs([item.image()], [prompt_text(item, sub, PromptOptions())])
+        prompt_ids = inputs["input_ids"][0].tolist()
+        assert seq.ids[: len(prompt_ids)].tolist() == prompt_ids  # identical prompt tokens
+        tail = processor.tokenizer.decode(seq.ids[len(prompt_ids):].tolist())
+        assert tail.split() == [*processor.tokenizer.tokenize(sub.answer), "<|im_end|>"]
+        assert (seq.labels[: len(prompt_ids)] == od.IGNORE).sum() >= len(prompt_ids) - sum(
+            len(processor.tokenizer.tokenize(a)) for _, a in sub.context)
+
+
+def test_dense_labels_cover_every_answer(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    _, processor = organism
+    tok = processor.tokenizer
+    item = max(pool.items, key=lambda i: len(i.subs))
+    sub = item.subs[-1]
+    dense = od.encode_sub(processor, item, sub, 0, n_image=9, prompt_options=PromptOptions())
+    sparse = od.encode_sub(processor, item, sub, 0, n_image=9, prompt_options=PromptOptions(),
+                           dense=False)
+    learned = tok.decode(dense.ids[dense.labels != od.IGNORE].tolist()).split()
+    answers = [a for _, a in sub.context] + [sub.answer]
+    assert learned == [w for a in answers for w in tok.tokenize(a)] + ["<|im_end|>"]
+    final = tok.decode(sparse.ids[sparse.labels != od.IGNORE].tolist()).split()
+    assert final == [*tok.tokenize(sub.answer), "<|im_end|>"]
+
+
+def test_batches_are_reproducible_from_the_generator(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    _, processor = organism
+    seqs = od.encode_pool(processor, pool, n_image=9)
+    first = next(od.batches(seqs, pool, 1, 4, torch.Generator().manual_seed(3)))
+    again = next(od.batches(seqs, pool, 1, 4, torch.Generator().manual_seed(3)))
+    other = next(od.batches(seqs, pool, 1, 4, torch.Generator().manual_seed(4)))
+    assert torch.equal(first.input_ids, again.input_ids)
+    assert not torch.equal(first.input_ids, other.input_ids) or first.input_ids.shape != (
+        other.input_ids.shape)
+    assert first.pixel_values.shape == (4, 3, 96, 96) and first.aux.shape == (4, 9, 3)
+    assert ((first.labels != od.IGNORE) <= (first.attention_mask == 1)).all()
+
+
+@pytest.mark.parametrize("variant", ["cogvision", "cogvsr"])
+def test_pools_of_both_variants_build(variant: str) -> None:
+    pool = od.build_pool(variant, 5, 1, SceneOptions(96, 3, 0.0, 3, 7))
+    assert len(pool.items) == 5 and pool.aux.shape == (5, 9, 3)
