@@ -226,3 +226,19 @@ def test_cli_push_records_a_missing_image_as_failure(ls_server, tmp_path: Path) 
     assert "image file not found" in failures[0]["message"]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["counts"]["created"] == 2 and ls_server.token not in json.dumps(manifest)
+
+
+def test_personal_access_token_works(ls_server, admin: ReviewClient,
+                                     reviewers: dict[str, ReviewClient], tmp_path: Path) -> None:
+    """LABEL_STUDIO_API_KEY may be a personal access token (JWT refresh token -> Bearer)."""
+    settings = admin.sdk.jwt_settings.get()
+    admin.sdk.jwt_settings.update(api_token_ttl_days=settings.api_token_ttl_days,
+                                  api_tokens_enabled=True, legacy_api_tokens_enabled=True)
+    pat = reviewers[C].sdk.tokens.create().token
+    assert pat.count(".") == 2  # a JWT, not a legacy token
+    path, _ = write_decompositions(tmp_path / "in", 1, seed=6)
+    with ReviewClient(ls_server.url, pat) as client:
+        assert client.me.email == C
+        assert push(path, "pat project", client).created == 1
+        report = pull(client, "pat project", tmp_path / "out" / "reviewed.jsonl")
+    assert report.counts()["pending"] == 1

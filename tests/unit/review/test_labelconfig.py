@@ -119,3 +119,24 @@ def test_guidelines_define_every_function_of_every_taxonomy() -> None:
         for fn in get_taxonomy(name).functions:
             assert fn.name in text, f"{name}: {fn.name} missing from GUIDELINES.md"
     assert "Worked example" in text
+
+
+def test_expand_repeater_unrolls_and_rejects_foreign_configs() -> None:
+    from cogvision.errors import ReviewError
+
+    expanded = lc.expand_repeater(lc.build_label_config("cogqa"), 3)
+    assert "{{idx}}" not in expanded and "<Repeater" not in expanded
+    assert expanded.count('name="valid_') == 3 and 'name="corrected_2"' in expanded
+    with pytest.raises(ReviewError, match="Repeater"):
+        lc.expand_repeater('<View><Text name="t" value="$t"/></View>', 2)
+
+
+def test_api_key_only_from_the_environment(monkeypatch) -> None:
+    from cogvision.errors import UsageError
+    from cogvision.review.client import api_key_from_env
+
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    with pytest.raises(UsageError, match="LABEL_STUDIO_API_KEY"):
+        api_key_from_env()
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", " abc ")
+    assert api_key_from_env() == "abc"
