@@ -143,6 +143,11 @@ def test_cli_pull_and_status(flow, ls_server, tmp_path: Path) -> None:
                  token=ls_server.token, work_dir=tmp_path / "w")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["items"]["dropped"] == 2
+    table = _cli("status", "--project", PROJECT, "--url", ls_server.url, token=ls_server.token,
+                 work_dir=tmp_path / "w")
+    assert table.returncode == 0, table.stderr
+    assert "1-validity" in table.stdout and "cat@example.com" in table.stdout
+    assert "Krippendorff's alpha: validity" in table.stdout
 
 
 def test_repush_is_idempotent_and_updates_changes(ls_server, admin: ReviewClient,
