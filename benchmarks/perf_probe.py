@@ -236,7 +236,7 @@ def rss_mb() -> float:
 def bench_capture_memory(quick: bool) -> None:
     # 28 layers x 28 heads x d_head 32: a 50 KB row per position, so holding rows would show.
     model, processor = build_tiny("llava", seed=0, n_layers=28, n_heads=28, n_kv_heads=4,
-                                  d_head=32, d_model=64, intermediate=128)
+                                  d_head=32, d_model=112, intermediate=128)
     adapter = adapter_for(model, processor)
     subs_per_main = 8
     n_rows = 2_000 if quick else 10_000

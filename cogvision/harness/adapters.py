@@ -119,6 +119,15 @@ class ModelAdapter:
         return next(self.model.parameters()).device
 
     @property
+    def sliding_window(self) -> int | None:
+        """The attention window of sliding-window layers (e.g. Gemma3), or None."""
+        text = self.model.config.get_text_config()
+        layer_types = getattr(text, "layer_types", None) or []
+        uses = "sliding_attention" in layer_types or bool(getattr(text, "use_sliding_window", 0))
+        window = getattr(text, "sliding_window", None)
+        return int(window) if uses and window else None
+
+    @property
     def n_total_heads(self) -> int:
         return self.n_layers * self.n_heads
 

@@ -150,7 +150,12 @@ def trace_item(adapter: ModelAdapter, item: MainItem, subs: Sequence[SubItem],
         try:
             suffixes = suffix_ids(adapter, prefix, fulls)
             computed = compute_prefix(adapter, prefix, image)
-            return trace_shared_prefix(adapter, computed, suffixes, options.max_new_tokens)
+            total = computed.ids.shape[1] + max(len(s) for s in suffixes) + options.max_new_tokens
+            window = adapter.sliding_window
+            # Padding between prefix and suffix is exact only inside the attention window.
+            if window is None or total < window:
+                return trace_shared_prefix(adapter, computed, suffixes, options.max_new_tokens)
+            log.info("%s: prompt exceeds the sliding window; recomputing in full", item.main_id)
         except PrefixMismatch:
             log.info("%s: prompt does not split at the prefix; recomputing in full", item.main_id)
     return trace_full(adapter, [image] * len(subs), fulls, options.max_new_tokens)

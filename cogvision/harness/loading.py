@@ -31,7 +31,7 @@ def _dtype(name: str) -> Any:
 def load_processor(path: str, *, revision: str | None = None) -> Any:
     """The processor of ``path``, avoiding classes that need torchvision."""
     transformers = require("transformers", "harness")
-    from cogvision.harness.tiny import _NO_VIDEO, register_processors
+    from cogvision.harness.processors import _NO_VIDEO, register_processors
 
     register_processors()
     config = transformers.AutoConfig.from_pretrained(path, revision=revision)

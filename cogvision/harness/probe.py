@@ -53,6 +53,7 @@ class ProbeOptions(BaseModel):
     seed: int = 0
     l2: float = Field(default=1.0, gt=0.0, description="1/C of scikit-learn's LogisticRegression")
     max_iter: int = Field(default=25, ge=1)
+    tol: float = Field(default=1e-4, gt=0.0, description="Newton step tolerance (relative)")
     head_chunk: int = Field(default=0, ge=0, description="heads per batch (0: all at once)")
     device: str = "auto"
     min_per_class: int = Field(default=4, ge=1)
@@ -166,7 +167,8 @@ def logistic_scores(data: ProbeData, splits: dict[str, FunctionSplit | None],
         y_val = torch.from_numpy(split.val_y).to(device)
         for heads in _head_batches(n_total, options.head_chunk):
             x_fit = _heads_major(data.x, split.fit, heads, device)  # [h, n_fit, d]
-            w = fit_logistic(x_fit, y_fit, lam=options.l2, max_iter=options.max_iter)
+            w = fit_logistic(x_fit, y_fit, lam=options.l2, max_iter=options.max_iter,
+                             tol=options.tol)
             del x_fit
             x_val = _heads_major(data.x, split.val, heads, device)
             scores[fi, heads] = accuracy(w, x_val, y_val).cpu().numpy()

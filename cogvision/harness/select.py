@@ -82,7 +82,8 @@ def select_function(scores: np.ndarray, options: SelectOptions,
     rest = np.setdiff1d(np.arange(len(scores)), selected)
     size = min(k, len(rest))
     random = np.sort(rng.choice(rest, size, replace=False)) if size else np.array([], int)
-    lowest_pool = [i for i in order[::-1] if i not in set(selected.tolist())]
+    chosen = set(selected.tolist())
+    lowest_pool = [i for i in order[::-1] if i not in chosen]
     return {"selected": [int(i) for i in selected], "random": [int(i) for i in random],
             "lowest": [int(i) for i in lowest_pool[:size]]}
 

@@ -22,6 +22,15 @@ from transformers import PreTrainedTokenizerFast
 from transformers.processing_utils import ProcessorMixin
 
 from cogvision.errors import AdapterError
+from cogvision.harness.processors import (  # noqa: F401 - re-exported
+    _NO_VIDEO,
+    InternVLProcessorNoVideo,
+    Qwen2_5_VLProcessorNoVideo,
+    Qwen2VLProcessorNoVideo,
+    Qwen3VLProcessorNoVideo,
+    SmolVLMProcessorNoVideo,
+    register_processors,
+)
 
 FAMILIES = (
     "qwen2_vl",
@@ -143,86 +152,6 @@ def build_tokenizer(family: str, *, vocab_size: int = 1000) -> PreTrainedTokeniz
     )
     tok.chat_template = chat_template(family)
     return tok
-
-
-# ------------------------------------------------------------------ processors without video
-
-
-def _no_video(base: type[ProcessorMixin], name: str) -> type[ProcessorMixin]:
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):  # noqa: N807
-        base.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kwargs)
-
-    return type(name, (base,), {"__init__": __init__, "__module__": __name__})
-
-
-Qwen2VLProcessorNoVideo = _no_video(tf.Qwen2VLProcessor, "Qwen2VLProcessorNoVideo")
-Qwen2_5_VLProcessorNoVideo = _no_video(tf.Qwen2_5_VLProcessor, "Qwen2_5_VLProcessorNoVideo")
-Qwen3VLProcessorNoVideo = _no_video(tf.Qwen3VLProcessor, "Qwen3VLProcessorNoVideo")
-
-
-def _internvl_init(
-    self, image_processor=None, tokenizer=None, image_seq_length=256, chat_template=None, **kwargs
-):
-    tf.InternVLProcessor.__init__(
-        self,
-        image_processor,
-        tokenizer,
-        None,
-        image_seq_length=image_seq_length,
-        chat_template=chat_template,
-        **kwargs,
-    )
-
-
-# Extra __init__ arguments must be in the signature: processors serialise exactly those.
-InternVLProcessorNoVideo = type(
-    "InternVLProcessorNoVideo",
-    (tf.InternVLProcessor,),
-    {"__init__": _internvl_init, "__module__": __name__},
-)
-
-
-def _smolvlm_init(
-    self, image_processor=None, tokenizer=None, image_seq_len=169, chat_template=None, **kwargs
-):
-    tf.SmolVLMProcessor.__init__(
-        self,
-        image_processor,
-        tokenizer,
-        None,
-        image_seq_len=image_seq_len,
-        chat_template=chat_template,
-        **kwargs,
-    )
-
-
-SmolVLMProcessorNoVideo = type(
-    "SmolVLMProcessorNoVideo",
-    (tf.SmolVLMProcessor,),
-    {
-        "__init__": _smolvlm_init,
-        "__module__": __name__,
-        # SmolVLM's own apply_chat_template reaches for the video processor.
-        "apply_chat_template": ProcessorMixin.apply_chat_template,
-    },
-)
-
-_NO_VIDEO = {
-    tf.Qwen2VLConfig: Qwen2VLProcessorNoVideo,
-    tf.Qwen2_5_VLConfig: Qwen2_5_VLProcessorNoVideo,
-    tf.Qwen3VLConfig: Qwen3VLProcessorNoVideo,
-    tf.InternVLConfig: InternVLProcessorNoVideo,
-    tf.SmolVLMConfig: SmolVLMProcessorNoVideo,
-}
-
-
-def register_processors() -> None:
-    """Make ``AutoProcessor`` use the video-free subclasses (idempotent)."""
-    for config_class, processor_class in _NO_VIDEO.items():
-        tf.AutoProcessor.register(config_class, processor_class, exist_ok=True)
-
-
-register_processors()
 
 
 # --------------------------------------------------------------------------- configs
