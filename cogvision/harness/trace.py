@@ -130,8 +130,11 @@ def compute_prefix(adapter: ModelAdapter, text: str, image: Image.Image | None) 
     inputs = adapter.encode([text], [image])
     out = adapter.model(**inputs, use_cache=True)
     delta = None
-    if adapter.spec.mrope:
-        # Read right after this prefix: the stored value changes once another image has run.
+    if adapter.spec.mrope and image is None:
+        delta = torch.zeros(1, 1, dtype=torch.long, device=adapter.device)  # plain text positions
+    elif adapter.spec.mrope:
+        # Read right after this prefix (recomputed for a fresh cache); it changes once another
+        # image has run, and a text-only prompt leaves the previous image's value behind.
         delta = adapter.model.model.rope_deltas.detach().clone()
     return Prefix(inputs["input_ids"], out.past_key_values, delta)
 

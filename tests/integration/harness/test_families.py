@@ -17,6 +17,7 @@ from cogvision.harness.capture import (
     read_index,
     trace_item,
 )
+from cogvision.harness.data import MainItem
 from cogvision.harness.hooks import count_hooks, o_proj_pre_hooks
 from cogvision.harness.trace import trace_full
 
@@ -89,3 +90,15 @@ def test_shared_prefix_reuse_equals_recompute(family: str) -> None:
     assert torch.equal(reused.tokens, full.tokens)
     torch.testing.assert_close(reused.prompt, full.prompt, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(reused.answer, full.answer, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_text_only_items(family: str) -> None:
+    adapter = tiny_adapter(family)
+    items = make_items(1, subs_per_main=2, seed=3)
+    item = MainItem(items[0].main_id, "train", items[0].main_question, items[0].subs)
+    reused = trace_item(adapter, item, item.subs, CaptureOptions(max_new_tokens=2))
+    full = trace_item(adapter, item, item.subs, CaptureOptions(max_new_tokens=2,
+                                                               reuse_prefix=False))
+    assert torch.equal(reused.tokens, full.tokens)
+    torch.testing.assert_close(reused.prompt, full.prompt, atol=1e-5, rtol=1e-4)
