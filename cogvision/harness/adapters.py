@@ -63,17 +63,19 @@ class ModelAdapter:
     """
 
     def __init__(self, model: nn.Module, processor: Any, spec: FamilySpec) -> None:
-        self.model = model
+        self.model: Any = model  # a transformers PreTrainedModel
         self.processor = processor
         self.spec = spec
         self.family = spec.family
-        text = model.config.get_text_config()
+        config: Any = self.model.config
+        text = config.get_text_config()
         layers = self.decoder_layers()
         self.n_layers = len(layers)
         self.n_heads = int(text.num_attention_heads)
         self.n_kv_heads = int(getattr(text, "num_key_value_heads", None) or self.n_heads)
         self.d_model = int(text.hidden_size)
-        in_features = self.o_proj(0).in_features
+        first: Any = self.o_proj(0)
+        in_features = int(first.in_features)
         if in_features % self.n_heads:
             raise AdapterError(
                 f"{self.family}: o_proj.in_features {in_features} is not a multiple "
@@ -103,12 +105,14 @@ class ModelAdapter:
     def o_proj(self, layer: int) -> nn.Module:
         """The attention output projection of decoder layer ``layer``."""
         try:
-            return self.decoder_layers()[layer].self_attn.o_proj
+            block: Any = self.decoder_layers()[layer]
+            module: nn.Module = block.self_attn.o_proj
+            return module
         except AttributeError:
             raise AdapterError(f"{self.family}: layer {layer} has no self_attn.o_proj") from None
 
     def o_projs(self) -> list[nn.Module]:
-        return [layer.self_attn.o_proj for layer in self.decoder_layers()]
+        return [self.o_proj(i) for i in range(self.n_layers)]
 
     @property
     def tokenizer(self) -> Any:
@@ -121,7 +125,8 @@ class ModelAdapter:
     @property
     def sliding_window(self) -> int | None:
         """The attention window of sliding-window layers (e.g. Gemma3), or None."""
-        text = self.model.config.get_text_config()
+        config: Any = self.model.config
+        text = config.get_text_config()
         layer_types = getattr(text, "layer_types", None) or []
         uses = "sliding_attention" in layer_types or bool(getattr(text, "use_sliding_window", 0))
         window = getattr(text, "sliding_window", None)

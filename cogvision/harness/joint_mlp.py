@@ -73,6 +73,7 @@ def grad_x_activation(model: JointMLP, x: torch.Tensor, y: torch.Tensor, fit: to
             continue
         xf = x[rows].clone().requires_grad_(True)
         model(xf)[:, f].sum().backward()
+        assert xf.grad is not None
         out[f] = (xf * xf.grad).sum(-1).abs().mean(0).detach()
     return out
 

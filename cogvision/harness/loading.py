@@ -35,7 +35,7 @@ def load_processor(path: str, *, revision: str | None = None) -> Any:
 
     register_processors()
     config = transformers.AutoConfig.from_pretrained(path, revision=revision)
-    cls = _NO_VIDEO.get(type(config))
+    cls: Any = _NO_VIDEO.get(type(config))
     if cls is not None:
         return cls.from_pretrained(path, revision=revision)
     return transformers.AutoProcessor.from_pretrained(path, revision=revision)

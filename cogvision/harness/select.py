@@ -129,7 +129,7 @@ def select_heads(fit_dir: str | Path, out: str | Path, options: SelectOptions, *
         if np.isnan(flat).all():
             continue
         sets = select_function(flat, options, rng)
-        entry = {name: [str(HeadId.from_flat(i, n_heads)) for i in idx]
+        entry: dict[str, Any] = {name: [str(HeadId.from_flat(i, n_heads)) for i in idx]
                  for name, idx in sets.items()}
         entry["scores"] = [round(float(flat[i]), 6) for i in sets["selected"]]
         result["functions"][f] = entry

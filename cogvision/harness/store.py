@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class NpyAppender:
         self.dtype = np.dtype(dtype)
         self.row_bytes = int(np.prod(self.row_shape)) * self.dtype.itemsize
         self.rows = resume_rows
-        self._fh = None
+        self._fh: BinaryIO | None = None
 
     def __enter__(self) -> NpyAppender:
         self.path.parent.mkdir(parents=True, exist_ok=True)

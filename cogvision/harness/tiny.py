@@ -179,7 +179,7 @@ class TinySize:
         return side
 
 
-def _text(size: TinySize, tok: PreTrainedTokenizerFast, **extra: Any) -> dict[str, Any]:
+def _text(size: TinySize, tok: Any, **extra: Any) -> dict[str, Any]:
     return {
         "vocab_size": len(tok),
         "pad_token_id": tok.pad_token_id,
@@ -206,7 +206,7 @@ def _vision(size: TinySize, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _qwen_config(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> Any:
+def _qwen_config(family: str, size: TinySize, tok: Any) -> Any:
     ids = {
         "image_token_id": tok.convert_tokens_to_ids("<|image_pad|>"),
         "video_token_id": tok.convert_tokens_to_ids("<|video_pad|>"),
@@ -217,7 +217,7 @@ def _qwen_config(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> A
     mrope = [half - 2 * (half // 4), half // 4, half // 4]  # sums to d_head / 2
     rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope}
     text = _text(size, tok, rope_parameters=rope)
-    vis = {
+    vis: dict[str, Any] = {
         "depth": size.vision_layers,
         "num_heads": 2,
         "spatial_merge_size": 2,
@@ -248,7 +248,7 @@ def _qwen_config(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> A
     return tf.Qwen3VLConfig(text_config=text, vision_config=vis, **ids)
 
 
-def build_config(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> Any:
+def build_config(family: str, size: TinySize, tok: Any) -> Any:
     """The transformers config of a tiny model of ``family``."""
     image_id = tok.convert_tokens_to_ids(
         tok.image_token if hasattr(tok, "image_token") else tok.context_image_token
@@ -268,7 +268,7 @@ def build_config(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> A
             vision_feature_select_strategy="default",
         )
     if family in ("idefics3", "smolvlm"):
-        cls = tf.Idefics3Config if family == "idefics3" else tf.SmolVLMConfig
+        cls: Any = tf.Idefics3Config if family == "idefics3" else tf.SmolVLMConfig
         vcls = tf.Idefics3VisionConfig if family == "idefics3" else tf.SmolVLMVisionConfig
         return cls(
             text_config=tf.LlamaConfig(**_text(size, tok)),
@@ -302,13 +302,13 @@ def build_config(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> A
     raise AdapterError(f"no tiny recipe for family {family!r}; known: {', '.join(FAMILIES)}")
 
 
-def build_processor(family: str, size: TinySize, tok: PreTrainedTokenizerFast) -> ProcessorMixin:
+def build_processor(family: str, size: TinySize, tok: Any) -> ProcessorMixin:
     """The family's processor around ``tok`` with a PIL image processor sized for ``size``."""
     s, template = size.side, chat_template(family)
     if family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
         patch = 16 if family == "qwen3_vl" else 14
         pixels = (2 * patch * s) ** 2
-        image = tf.Qwen2VLImageProcessorPil(
+        image: Any = tf.Qwen2VLImageProcessorPil(
             patch_size=patch, merge_size=2, size={"shortest_edge": pixels, "longest_edge": pixels}
         )
         cls = {
@@ -384,7 +384,7 @@ def build_tiny(
     return model, build_processor(family, size, tok)
 
 
-def save_tiny(model: torch.nn.Module, processor: ProcessorMixin, folder: str | Path) -> Path:
+def save_tiny(model: Any, processor: ProcessorMixin, folder: str | Path) -> Path:
     """Write model and processor so ``from_pretrained`` (offline) loads them back."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
