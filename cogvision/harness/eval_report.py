@@ -31,7 +31,7 @@ from cogvision.harness.experiments import (
 from cogvision.harness.score import Metric, Sample, build_metric, score_samples
 from cogvision.harness.sweep import GenerationCache, generation_key
 
-PLAN, GENERATIONS, WORK = "plan.json", "generations.jsonl", "work.jsonl"
+PLAN, GENERATIONS, WORK, CHAINS = "plan.json", "generations.jsonl", "work.jsonl", "chains.jsonl"
 
 
 def build_metrics(scoring: Any, cache_dir: Path) -> list[Metric]:
@@ -64,6 +64,16 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _read_chains(runs: Sequence[Path]) -> list[dict[str, Any]]:
+    """Hierarchy chain steps of all runs, in a canonical order (condition, item, step)."""
+    rows = []
+    for run in runs:
+        if (run / CHAINS).is_file():
+            text = (run / CHAINS).read_text(encoding="utf-8")
+            rows += [json.loads(line) for line in text.splitlines()]
+    return sorted(rows, key=lambda r: (r["condition"], r["main_id"], r["index"]))
+
+
 def _read_runs(runs: Sequence[Path]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
     """The common plan, the union of work rows and of generation caches of the run folders."""
     plan = _read_json(runs[0] / PLAN)
@@ -81,16 +91,25 @@ def _read_runs(runs: Sequence[Path]) -> tuple[dict[str, Any], list[dict[str, Any
 
 
 def collect_samples(
-    plan: dict[str, Any], work: Sequence[dict[str, Any]], texts: dict[str, str]
+    plan: dict[str, Any],
+    work: Sequence[dict[str, Any]],
+    texts: dict[str, str],
+    chains: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """One record per (condition, test sub-question of its functions), in plan order."""
+    """One record per (condition, test sub-question of its functions), in plan order.
+
+    Hierarchy conditions take their rows from the decoded chains (own answers as context) and
+    keep only the later steps (index > 0) of their evaluated functions.
+    """
     from cogvision.harness.evaluate import condition_from_json
 
     samples, missing = [], 0
     for data in plan["conditions"]:
         condition: Condition = condition_from_json(data)
-        for row in work:
-            if row["function"] not in condition.functions:
+        hierarchy = condition.meta.get("experiment") == "hierarchy"
+        rows = [r for r in chains if r["condition"] == condition.name] if hierarchy else work
+        for row in rows:
+            if row["function"] not in condition.functions or (hierarchy and row["index"] == 0):
                 continue
             key = generation_key(
                 plan["fingerprint"],
@@ -145,6 +164,20 @@ def accuracies(samples: Sequence[dict[str, Any]], primary: str) -> dict[tuple[st
     return {k: 100.0 * float(np.mean(v)) for k, v in sums.items()}
 
 
+def analyze_hierarchy(samples: Sequence[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
+    """Per masked function: accuracy (%) on the later sub-questions the unmasked chain got right."""
+    hier = [s for s in samples if s["experiment"] == "hierarchy"]
+    right = {s["doc_id"] for s in hier if s["condition"] == "hierarchy/none" and s[primary]}
+    rows = []
+    for name in dict.fromkeys(s["condition"] for s in hier if s["condition"] != "hierarchy/none"):
+        kept = [s for s in hier if s["condition"] == name and s["doc_id"] in right]
+        value = 100.0 * float(np.mean([s[primary] or 0.0 for s in kept])) if kept else None
+        rows.append(
+            {"masked": name.split("/", 1)[1], "originally_correct": len(right), "accuracy": value}
+        )
+    return rows
+
+
 def analyze(
     plan: dict[str, Any], acc: dict[tuple[str, str], float], experiments: Any
 ) -> dict[str, Any]:
@@ -172,10 +205,12 @@ def finalize(
 ) -> dict[str, Any]:
     """Score, analyse and write results, samples, report and manifest into ``out``."""
     plan, work, texts = _read_runs(runs)
-    samples = collect_samples(plan, work, texts)
+    samples = collect_samples(plan, work, texts, _read_chains(runs))
     score_all(samples, build_metrics(config.scoring, out))
     acc = accuracies(samples, config.scoring.primary)
     analyses = analyze(plan, acc, config.experiments)
+    if any(s["experiment"] == "hierarchy" for s in samples):
+        analyses["hierarchy"] = analyze_hierarchy(samples, config.scoring.primary)
     undecided = sum(1 for s in samples for m in config.scoring.metrics if s.get(m, 0) is None)
     summary = {
         "samples": len(samples),
@@ -407,5 +442,12 @@ def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> li
                 f"## {title}\n\n"
                 + _table(["condition", "function", "before", "after", "delta"], rows)
             )
+    if "hierarchy" in results:
+        rows = [[r["masked"], r["originally_correct"], r["accuracy"]] for r in results["hierarchy"]]
+        parts.append(
+            "## Hierarchy (own answers fed forward; later Math/Decision/Inference "
+            "sub-questions the unmasked chain got right)\n\n"
+            + _table(["masked function", "originally correct", "accuracy"], rows)
+        )
     write_text_atomic(out / "report.md", "\n".join(parts))
     return plots

@@ -51,13 +51,20 @@ from cogvision.harness.intervene import (
     select_fhi_heads,
 )
 from cogvision.harness.store import load_activations
-from cogvision.harness.sweep import GenerationCache, Sweeper, Work, batches, build_work
+from cogvision.harness.sweep import (
+    GenerationCache,
+    Sweeper,
+    Work,
+    batches,
+    build_work,
+    decode_chains,
+)
 from cogvision.schema.ids import content_hash
 from cogvision.schema.records import utc_now
 
 log = logging.getLogger(__name__)
 
-PLAN, GENERATIONS, WORK = "plan.json", "generations.jsonl", "work.jsonl"
+PLAN, GENERATIONS, WORK, CHAINS = "plan.json", "generations.jsonl", "work.jsonl", "chains.jsonl"
 
 
 class ScoringConfig(BaseModel):
@@ -328,7 +335,11 @@ def sweep(
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Decode every condition on its functions' test sub-questions; returns rows decoded now."""
-    conditions = [condition_from_json(c) for c in plan["conditions"]]
+    conditions = [
+        c
+        for c in map(condition_from_json, plan["conditions"])
+        if c.meta.get("experiment") != "hierarchy"  # decoded as chains, see ``chains``
+    ]
     sweeper = Sweeper(
         adapter,
         GenerationCache(run / GENERATIONS),
@@ -400,6 +411,7 @@ def prepare(
         "edits_for": make_edits_for(acts),
         "train": len(train),
         "test": len(test),
+        "test_items": test,
     }
 
 
@@ -425,6 +437,57 @@ def write_work(run: Path, work: Sequence[Sequence[tuple[int, Work]]]) -> None:
         for k, w in batch
     ]
     write_text_atomic(run / WORK, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def chains(
+    adapter: ModelAdapter,
+    items: Sequence[MainItem],
+    plan: dict[str, Any],
+    config: EvalConfig,
+    run: Path,
+    edits_for: Callable[[Condition], list[Edit]],
+) -> int:
+    """Hierarchy: decode this shard's chunks of test items as chains with own answers.
+
+    Items are chunked by ``batch_size`` over the whole test set and chunks dealt round-robin to
+    shards, like the sweep's batches. Writes ``chains.jsonl`` (one row per decoded step).
+    """
+    conditions = [
+        c
+        for c in map(condition_from_json, plan["conditions"])
+        if c.meta.get("experiment") == "hierarchy"
+    ]
+    if not conditions:
+        return 0
+    i, n = parse_shard(config.shard)
+    size = config.batch_size
+    chunks = [items[k : k + size] for k in range(0, len(items), size)][i::n]
+    sweeper = Sweeper(
+        adapter,
+        GenerationCache(run / GENERATIONS),
+        fingerprint=plan["fingerprint"],
+        edits_for=edits_for,
+        max_new_tokens=config.max_new_tokens,
+        reuse=config.reuse_prompt_cache,
+    )
+    rows = []
+    for chunk in chunks:
+        for condition in conditions:
+            for w in decode_chains(sweeper, adapter, chunk, condition, config.capture.prompt):
+                rows.append(
+                    {
+                        "condition": condition.name,
+                        "doc_id": w.sub.id,
+                        "main_id": w.sub.main_id,
+                        "index": w.sub.index,
+                        "function": w.sub.function,
+                        "question": w.sub.question,
+                        "target": w.sub.answer,
+                        "input": w.text,
+                    }
+                )
+    write_text_atomic(run / CHAINS, "".join(json.dumps(r) + "\n" for r in rows))
+    return sweeper.generated
 
 
 class EvalSummary(BaseModel):
@@ -461,6 +524,7 @@ def run_eval(
     if on_start:
         on_start(sum(len(b) for b in work))
     decoded = sweep(p["adapter"], work, plan, config, run, p["edits_for"], on_batch)
+    decoded += chains(p["adapter"], p["test_items"], plan, config, run, p["edits_for"])
     summary = EvalSummary(
         out=str(run),
         train_items=p["train"],

@@ -31,7 +31,8 @@ from cogvision.harness.heads import HeadId, all_heads
 from cogvision.harness.intervene import InterventionSpec, Scope, spec_for
 from cogvision.harness.stats import holm, mean_std, welch_t_test
 
-EXPERIMENTS = ("masking", "dose", "cross", "patch", "steer", "fhi")
+EXPERIMENTS = ("masking", "dose", "cross", "patch", "steer", "fhi", "hierarchy")
+LATER_FUNCTIONS = ("Math Reasoning", "Decision-Making", "Inference")
 
 
 class ExperimentConfig(BaseModel):
@@ -50,6 +51,10 @@ class ExperimentConfig(BaseModel):
     steer_alpha: float = 15.0
     steer_unit: bool = True
     alpha_level: float = 0.05
+    hierarchy_masked: list[str] = Field(
+        default_factory=list, description="Early functions to mask (default: all but the later)."
+    )
+    hierarchy_evaluated: list[str] = Field(default_factory=lambda: list(LATER_FUNCTIONS))
 
     def model_post_init(self, __context: Any) -> None:
         unknown = [e for e in self.experiments if e not in EXPERIMENTS]
@@ -262,12 +267,28 @@ def fhi_condition(specs: Sequence[InterventionSpec], functions: Sequence[str]) -
     return Condition("fhi", tuple(specs), tuple(functions), {"experiment": "fhi"})
 
 
+def hierarchy_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]:
+    """Chains answered with the model's own earlier answers: unmasked, and with each early
+    function's heads masked; evaluated on the later sub-questions of ``hierarchy_evaluated``."""
+    evaluated = tuple(cfg.hierarchy_evaluated)
+    masked = cfg.hierarchy_masked or [f for f in sets.functions if f not in evaluated]
+    meta = {"experiment": "hierarchy"}
+    out = [Condition("hierarchy/none", (), evaluated, meta | {"masked": None})]
+    for f in masked:
+        if f not in sets.functions:
+            continue
+        spec = _mask(sets.functional(f, cfg.top_fraction), cfg, f"functional:{f}")
+        out.append(Condition(f"hierarchy/{f}", (spec,), evaluated, meta | {"masked": f}))
+    return out
+
+
 BUILDERS = {
     "masking": masking_conditions,
     "dose": dose_conditions,
     "cross": cross_conditions,
     "patch": patch_conditions,
     "steer": steer_conditions,
+    "hierarchy": hierarchy_conditions,
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from cogvision.harness.adapters import ModelAdapter
-from cogvision.harness.answer import answer_length
+from cogvision.harness.answer import answer_length, parse_answer
 from cogvision.harness.data import MainItem, SubItem
 from cogvision.harness.experiments import Condition
 from cogvision.harness.intervene import Edit, intervene
@@ -204,3 +204,35 @@ class Sweeper:
                 **text_inputs, past_key_values=copy_cache(cache), **self._gen_kwargs()
             )
         return out[:, length:]
+
+
+def decode_chains(
+    sweeper: Sweeper,
+    adapter: ModelAdapter,
+    items: Sequence[MainItem],
+    condition: Condition,
+    options: PromptOptions,
+) -> list[Work]:
+    """Answer every item's sub-questions in order, feeding the model's OWN earlier answers as
+    context (the hierarchy experiment); returns the decoded steps (their texts are in the cache).
+
+    Step k of all items is decoded as one batch, so the batches only depend on ``items``.
+    """
+    own: dict[str, list[tuple[str, str]]] = {item.main_id: [] for item in items}
+    images = {item.main_id: item.image() is not None for item in items}
+    steps: list[Work] = []
+    for k in range(max((len(item.subs) for item in items), default=0)):
+        batch = []
+        for item in items:
+            if k < len(item.subs):
+                sub = replace(item.subs[k], context=tuple(own[item.main_id]))
+                text = adapter.chat_text(
+                    prompt_text(item, sub, options), image=images[item.main_id]
+                )
+                batch.append(Work(item, sub, text))
+        sweeper.run_batch(batch, [condition])
+        for w in batch:
+            answer = parse_answer(sweeper.cache[sweeper.key(w, condition)])
+            own[w.item.main_id].append((w.sub.question, answer))
+        steps.extend(batch)
+    return steps

@@ -15,13 +15,14 @@ import pytest
 import yaml
 
 from cogvision.harness.evaluate import EvalConfig, merge, run_eval
+from cogvision.harness.experiments import LATER_FUNCTIONS as LATER
 from cogvision.harness.tiny import build_tiny, save_tiny
 
 SETTINGS = {
     "probe": {"rows": "all", "min_per_class": 1, "lexical_baseline": False, "val_fraction": 0.3},
     "capture": {"max_new_tokens": 3, "batch_size": 8},
     "experiments": {
-        "experiments": ["masking", "cross", "patch", "steer", "fhi"],
+        "experiments": ["masking", "cross", "patch", "steer", "fhi", "hierarchy"],
         "seeds": 2,
         "scope": "generated",
     },
@@ -80,8 +81,15 @@ def test_reference_run_outputs(setup) -> None:
     assert any(v > 0 for v in results["baseline"].values())  # the low threshold works
     plan = json.loads((run / "plan.json").read_text())
     assert all(name.startswith("steer/") for name in plan["skipped"])  # random model: 0 correct
+    _check_hierarchy(run, samples, results)
     report = (run / "report.md").read_text()
-    for title in ("## Masking", "## Cross-function", "## Activation patching", "## FHI/CCR"):
+    for title in (
+        "## Masking",
+        "## Cross-function",
+        "## Activation patching",
+        "## FHI/CCR",
+        "## Hierarchy",
+    ):
         assert title in report
     for png in ("importance.png", "cross.png"):
         assert (run / png).read_bytes()[:4] == b"\x89PNG"
@@ -127,9 +135,43 @@ def test_killed_run_resumes_to_identical_results(setup) -> None:
 def test_shards_merge_to_identical_results(setup) -> None:
     root, base, _ = setup
     out = root / "sharded"
+    # fewer experiments: the generation keys do not depend on which other conditions run
+    experiments = {**base["experiments"], "experiments": ["masking", "hierarchy"]}
     for i in range(2):
-        summary = run_eval(EvalConfig.model_validate({**base, "out": str(out), "shard": f"{i}/2"}))
-        assert not summary.finished
-    merged = merge(out)
-    assert merged.finished
-    assert _outputs(out) == _outputs(root / "reference")
+        config = {**base, "experiments": experiments, "out": str(out), "shard": f"{i}/2"}
+        assert not run_eval(EvalConfig.model_validate(config)).finished
+    assert merge(out).finished
+    sharded_samples, sharded = _outputs(out)
+    reference_samples, reference = _outputs(root / "reference")
+    kept = [json.loads(x) for x in reference_samples.splitlines()]
+    kept = [r for r in kept if r["experiment"] in {"baseline", "masking", "hierarchy"}]
+    # embeddings are batched over a different set of responses here: floats agree to ~1e-6
+    got = [json.loads(x) for x in sharded_samples.splitlines()]
+    assert len(got) == len(kept)
+    for mine, theirs in zip(got, kept, strict=True):
+        assert mine.pop("embedding_cosine") == pytest.approx(
+            theirs.pop("embedding_cosine"), abs=1e-5
+        )
+        assert mine == theirs
+    for key in ("masking", "hierarchy"):
+        assert [pytest.approx(r, abs=1e-5) for r in reference[key]] == sharded[key]
+    assert sharded["baseline"] == pytest.approx(reference["baseline"], abs=1e-5)
+
+
+def _check_hierarchy(run: Path, samples: str, results: dict) -> None:
+    """Chains feed the model's own answers forward; only later evaluated steps are scored."""
+    chain = [json.loads(x) for x in (run / "chains.jsonl").read_text().splitlines()]
+    texts = {}
+    for line in (run / "generations.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        texts[row["key"]] = row["text"]
+    none = [r for r in chain if r["condition"] == "hierarchy/none"]
+    second = next(r for r in none if r["index"] == 1)
+    first = next(r for r in none if r["main_id"] == second["main_id"] and r["index"] == 0)
+    assert first["target"] not in second["input"] or first["target"] == ""  # gold not fed
+    assert "Previous steps:" in second["input"] and first["question"] in second["input"]
+    rows = [json.loads(x) for x in samples.splitlines()]
+    hier = [r for r in rows if r["experiment"] == "hierarchy"]
+    assert hier and all(r["function"] in LATER for r in hier)
+    assert all(r["doc_id"].rsplit("-s", 1)[1] != "0" for r in hier)
+    assert results["hierarchy"] and all(r["masked"] not in LATER for r in results["hierarchy"])
