@@ -57,6 +57,18 @@ def evaluate_items(adapter: ModelAdapter, items: Sequence[MainItem],
     }
 
 
+def evaluate_masked(adapter: ModelAdapter, items: Sequence[MainItem], heads: Sequence[str], *,
+                    epsilon: float = 0.001, **kwargs: Any) -> dict[str, Any]:
+    """:func:`evaluate_items` with ``heads`` (``L{layer}H{head}``) scaled by ``epsilon`` at every
+    position (the harness's ``scale`` intervention, as ``cogvision eval`` masks)."""
+    from cogvision.harness.heads import HeadId
+    from cogvision.harness.intervene import compile_edit, intervene, spec_for
+
+    spec = spec_for("scale", [HeadId.parse(h) for h in heads], epsilon=epsilon, scope="all")
+    with intervene(adapter.model, [compile_edit(spec)]):
+        return evaluate_items(adapter, items, **kwargs)
+
+
 def evaluate_pool(model: Any, processor: Any, pool: od.Pool, **kwargs: Any) -> dict[str, Any]:
     """Accuracy of an in-memory model on a pool of synthetic scenes."""
     return evaluate_items(adapter_for(model, processor), pool.items, pool.kinds, **kwargs)

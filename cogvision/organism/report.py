@@ -1,0 +1,69 @@
+"""Markdown tables of a ``cogvision eval`` run on the organism: probes next to the lexical baseline,
+functional heads, masking (functional vs random vs lowest, Welch + Holm), cross-function matrix and
+function specificity (:mod:`cogvision.organism.specificity`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cogvision.organism.specificity import specificity, specificity_table
+
+
+def _f(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def probe_table(probe: dict[str, Any], heads: dict[str, list[str]]) -> str:
+    lines = ["| function | best head | best probe acc. | lexical baseline | functional heads |",
+             "|---|---|---|---|---|"]
+    for f in probe["functions"]:
+        chosen = heads.get(f"masking/{f}/functional", [])
+        lines.append(f"| {f} | {probe['best_head'].get(f, '-')} | "
+                     f"{_f(probe['best_score'].get(f), 3)} | "
+                     f"{_f(probe['lexical_accuracy'].get(f), 3)} | {' '.join(chosen) or '-'} |")
+    return "\n".join(lines)
+
+
+def masking_table(results: dict[str, Any]) -> str:
+    lines = ["| function | baseline | functional | lowest | random (mean ± std) | gap | p | "
+             "p (Holm) |", "|---|---|---|---|---|---|---|---|"]
+    for m in results["masking"]:
+        lines.append(f"| {m['function']} | {_f(m['baseline'])} | {_f(m['functional'])} | "
+                     f"{_f(m.get('lowest'))} | {_f(m['random_mean'])} ± {_f(m['random_std'])} | "
+                     f"{_f(m['gap'])} | {_f(m['p'], 4)} | {_f(m['p_holm'], 4)} |")
+    return "\n".join(lines)
+
+
+def initials(name: str) -> str:
+    """``Low-level Visual Reception`` -> ``LVR`` (column heads of the cross matrix)."""
+    return "".join(w[0] for w in name.replace("-", " ").split() if w[0].isupper())
+
+
+def cross_table(results: dict[str, Any]) -> str:
+    cross = results["cross"]
+    short = [initials(e) for e in cross["evaluated"]]
+    lines = ["| masked \\ evaluated | " + " | ".join(short) + " |",
+             "|---" * (len(short) + 1) + "|",
+             "| (none: baseline) | " + " | ".join(_f(b) for b in cross["baseline"]) + " |"]
+    for name, row in zip(cross["masked"], cross["accuracy"], strict=True):
+        lines.append(f"| {name} | " + " | ".join(_f(a) for a in row) + " |")
+    return "\n".join(lines)
+
+
+def harness_summary(run: str | Path) -> str:
+    """All tables of one run folder as Markdown."""
+    run = Path(run)
+    results = json.loads((run / "results.json").read_text())
+    probe = json.loads((run / "probe" / "probe.json").read_text())
+    parts = [f"Primary metric: `{results['summary']['primary_metric']}`; "
+             f"{results['summary']['test_subquestions']} test sub-questions; probe "
+             f"`{probe['method']}` at `{probe['position']}`.",
+             "", "Probes (train split; validation accuracy) and the heads selected:", "",
+             probe_table(probe, results["heads"]), "", "Masking on the test split:", "",
+             masking_table(results)]
+    if results.get("cross"):
+        parts += ["", "Cross-function matrix (accuracy, %):", "", cross_table(results), "",
+                  "Function specificity (points):", "", specificity_table(specificity(results))]
+    return "\n".join(parts) + "\n"
