@@ -101,7 +101,7 @@ def collect_samples(
     Hierarchy conditions take their rows from the decoded chains (own answers as context) and
     keep only the later steps (index > 0) of their evaluated functions.
     """
-    from cogvision.harness.evaluate import condition_from_json
+    from cogvision.harness.plan import condition_from_json
 
     samples, missing = [], 0
     for data in plan["conditions"]:
@@ -181,7 +181,7 @@ def analyze_hierarchy(samples: Sequence[dict[str, Any]], primary: str) -> list[d
 def analyze(
     plan: dict[str, Any], acc: dict[tuple[str, str], float], experiments: Any
 ) -> dict[str, Any]:
-    from cogvision.harness.evaluate import condition_from_json
+    from cogvision.harness.plan import condition_from_json
 
     conditions = [condition_from_json(c) for c in plan["conditions"]]
     kinds = {c.meta.get("experiment") for c in conditions}

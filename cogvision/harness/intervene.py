@@ -206,9 +206,9 @@ def apply_edits(
 # --------------------------------------------------------------------------- hooking
 
 
-def decoder_of(model: nn.Module) -> nn.Module:
+def decoder_of(model: Any) -> Any:
     """The language model whose ``.layers`` hold the decoder layers (``get_decoder()``)."""
-    return model.get_decoder()  # type: ignore[operator]
+    return model.get_decoder()
 
 
 class PositionTracker:
@@ -230,12 +230,13 @@ class PositionTracker:
             embeds = kwargs.get("inputs_embeds")
             ids = kwargs.get("input_ids", args[0] if args else None)
             source = embeds if embeds is not None else ids
-            self.prompt_length = int(source.shape[1])
+            if source is not None:
+                self.prompt_length = int(source.shape[1])
 
 
 @contextlib.contextmanager
 def intervene(
-    model: nn.Module, edits: Sequence[Edit], *, prompt_length: int | None = None
+    model: Any, edits: Sequence[Edit], *, prompt_length: int | None = None
 ) -> Iterator[PositionTracker]:
     """Apply ``edits`` to ``model`` (transformers LM or VLM) inside the block; hooks always removed.
 
@@ -362,9 +363,7 @@ def visual_attention_ratios(
 
 
 @torch.no_grad()
-def measure_visual_ratios(
-    model: nn.Module, batches: Sequence[Any], image_token_id: int
-) -> torch.Tensor:
+def measure_visual_ratios(model: Any, batches: Sequence[Any], image_token_id: int) -> torch.Tensor:
     """Mean visual-attention ratio per head over ``batches`` of model inputs, ``[layers, heads]``.
 
     Switches the model to eager attention for the measurement (only eager returns weights) and
@@ -373,7 +372,7 @@ def measure_visual_ratios(
     previous = model.config._attn_implementation
     total: torch.Tensor | None = None
     count = 0
-    model.set_attn_implementation("eager")  # type: ignore[operator]
+    model.set_attn_implementation("eager")
     try:
         for inputs in batches:
             out = model(**inputs, output_attentions=True)
@@ -382,7 +381,7 @@ def measure_visual_ratios(
             total = ratios if total is None else total + ratios
             count += image_mask.shape[0]
     finally:
-        model.set_attn_implementation(previous)  # type: ignore[operator]
+        model.set_attn_implementation(previous)
     if total is None:
         raise UsageError("measure_visual_ratios needs at least one batch")
     return total / count

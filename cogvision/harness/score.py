@@ -176,7 +176,11 @@ class Bleu:
     name = "bleu"
 
     def __init__(self, max_order: int = 4, epsilon: float = 0.1, auto_reweigh: bool = True) -> None:
-        self.options = {"max_order": max_order, "epsilon": epsilon, "auto_reweigh": auto_reweigh}
+        self.options: dict[str, Any] = {
+            "max_order": max_order,
+            "epsilon": epsilon,
+            "auto_reweigh": auto_reweigh,
+        }
 
     def score(self, samples: Sequence[Sample]) -> list[Scores]:
         return [
