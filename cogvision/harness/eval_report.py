@@ -22,6 +22,7 @@ from cogvision.artifacts import write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.answer import parse_answer
 from cogvision.harness.experiments import (
+    DOWNSTREAM,
     Condition,
     analyze_before_after,
     analyze_cross,
@@ -197,6 +198,18 @@ def analyze(
     for name in ("patch", "steer", "fhi"):
         if name in kinds:
             out[name] = analyze_before_after(conditions, acc, name)
+    if "downstream" in kinds:
+        before = acc[("downstream/none", DOWNSTREAM)]
+        out["downstream"] = [
+            {
+                "masked": c.meta["masked"],
+                "before": before,
+                "after": acc[(c.name, DOWNSTREAM)],
+                "delta": acc[(c.name, DOWNSTREAM)] - before,
+            }
+            for c in conditions
+            if c.meta.get("experiment") == "downstream" and c.meta["masked"] is not None
+        ]
     return out
 
 
@@ -442,6 +455,12 @@ def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> li
                 f"## {title}\n\n"
                 + _table(["condition", "function", "before", "after", "delta"], rows)
             )
+    if "downstream" in results:
+        rows = [[r["masked"], r["before"], r["after"], r["delta"]] for r in results["downstream"]]
+        parts.append(
+            "## Downstream VQA set\n\n"
+            + _table(["masked function", "before", "after", "delta"], rows)
+        )
     if "hierarchy" in results:
         rows = [[r["masked"], r["originally_correct"], r["accuracy"]] for r in results["hierarchy"]]
         parts.append(

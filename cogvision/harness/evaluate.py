@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from cogvision.artifacts import file_digest, write_manifest, write_text_atomic
+from cogvision.artifacts import file_digest, read_jsonl, write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.adapters import ModelAdapter, adapter_for
 from cogvision.harness.capture import (
@@ -31,8 +32,9 @@ from cogvision.harness.capture import (
     capture,
     read_index,
 )
-from cogvision.harness.data import MainItem, load_items
+from cogvision.harness.data import MainItem, SubItem, load_items
 from cogvision.harness.experiments import (
+    DOWNSTREAM,
     Condition,
     ExperimentConfig,
 )
@@ -56,6 +58,8 @@ from cogvision.harness.sweep import (
     build_work,
     decode_chains,
 )
+from cogvision.images import load_image
+from cogvision.schema import ImageRef, SourceQuestion
 from cogvision.schema.ids import content_hash
 from cogvision.schema.records import utc_now
 
@@ -101,6 +105,10 @@ class EvalConfig(BaseModel):
     dtype: str = "float32"
     device_map: str | None = None
     shard: str | None = Field(default=None, description="i/n: this job's part of the test set.")
+    downstream_data: str | None = Field(
+        default=None, description="questions.jsonl (or its folder) of a VQA set, e.g. from import."
+    )
+    downstream_instruction: str = "Answer the question with a single word or short phrase."
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
@@ -176,6 +184,25 @@ def split_items(config: EvalConfig) -> tuple[list[MainItem], list[MainItem]]:
 
 
 ImportanceFn = Callable[[Path, EvalConfig], dict[str, np.ndarray]]
+
+
+def downstream_work(adapter: ModelAdapter, data: str | Path, instruction: str) -> list[Work]:
+    """Main questions of a VQA set (``SourceQuestion`` records) as one-step work items."""
+    path = Path(data)
+    path = path / "questions.jsonl" if path.is_dir() else path
+    work = []
+    for q in read_jsonl(path, SourceQuestion):
+        ref = q.image
+
+        def loader(ref: ImageRef | None = ref) -> Image.Image | None:
+            return load_image(ref, path.parent) if ref is not None else None
+
+        sub = SubItem(q.id, q.id, DOWNSTREAM, 0, q.question, q.answer, DOWNSTREAM)
+        options = f"Options: {', '.join(q.choices)}\n" if q.choices else ""
+        text = f"Question: {q.question}\n{options}{instruction}"
+        item = MainItem(q.id, DOWNSTREAM, q.question, (sub,), loader)
+        work.append(Work(item, sub, adapter.chat_text(text, image=ref is not None)))
+    return work
 
 
 def shard_batches(
@@ -260,7 +287,13 @@ def prepare(
     plan = make_plan(importance, config, fhi, fp, read_index(capture_dir))
     write_text_atomic(run / PLAN, json.dumps(plan, indent=1) + "\n")
     all_work = build_work(adapter, test, config.capture.prompt)
-    work = shard_batches(all_work, plan["functions"], config.batch_size, config.shard)
+    functions = list(plan["functions"])
+    if "downstream" in config.experiments.experiments:
+        if not config.downstream_data:
+            raise UsageError("experiment downstream needs downstream_data (a questions.jsonl)")
+        all_work += downstream_work(adapter, config.downstream_data, config.downstream_instruction)
+        functions.append(DOWNSTREAM)
+    work = shard_batches(all_work, functions, config.batch_size, config.shard)
     needs_acts = any(
         s["kind"] in {"patch_random", "patch_mean", "steer"}
         for c in plan["conditions"]

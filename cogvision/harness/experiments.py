@@ -31,7 +31,8 @@ from cogvision.harness.heads import HeadId, all_heads
 from cogvision.harness.intervene import InterventionSpec, Scope, spec_for
 from cogvision.harness.stats import holm, mean_std, welch_t_test
 
-EXPERIMENTS = ("masking", "dose", "cross", "patch", "steer", "fhi", "hierarchy")
+EXPERIMENTS = ("masking", "dose", "cross", "patch", "steer", "fhi", "hierarchy", "downstream")
+DOWNSTREAM = "downstream"  # the function name given to downstream VQA items
 LATER_FUNCTIONS = ("Math Reasoning", "Decision-Making", "Inference")
 
 
@@ -55,6 +56,9 @@ class ExperimentConfig(BaseModel):
         default_factory=list, description="Early functions to mask (default: all but the later)."
     )
     hierarchy_evaluated: list[str] = Field(default_factory=lambda: list(LATER_FUNCTIONS))
+    downstream_masked: list[str] = Field(
+        default_factory=list, description="Functions masked on the downstream set (default: all)."
+    )
 
     def model_post_init(self, __context: Any) -> None:
         unknown = [e for e in self.experiments if e not in EXPERIMENTS]
@@ -282,6 +286,17 @@ def hierarchy_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Conditio
     return out
 
 
+def downstream_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]:
+    """Unmasked and per-function masked answers on a separate VQA set (``downstream_data``)."""
+    meta = {"experiment": "downstream"}
+    out = [Condition("downstream/none", (), (DOWNSTREAM,), meta | {"masked": None})]
+    for f in cfg.downstream_masked or sets.functions:
+        if f in sets.functions:
+            spec = _mask(sets.functional(f, cfg.top_fraction), cfg, f"functional:{f}")
+            out.append(Condition(f"downstream/{f}", (spec,), (DOWNSTREAM,), meta | {"masked": f}))
+    return out
+
+
 BUILDERS = {
     "masking": masking_conditions,
     "dose": dose_conditions,
@@ -289,6 +304,7 @@ BUILDERS = {
     "patch": patch_conditions,
     "steer": steer_conditions,
     "hierarchy": hierarchy_conditions,
+    "downstream": downstream_conditions,
 }
 
 

@@ -22,7 +22,16 @@ SETTINGS = {
     "probe": {"rows": "all", "min_per_class": 1, "lexical_baseline": False, "val_fraction": 0.3},
     "capture": {"max_new_tokens": 3, "batch_size": 8},
     "experiments": {
-        "experiments": ["masking", "cross", "patch", "steer", "fhi", "hierarchy"],
+        "experiments": [
+            "masking",
+            "cross",
+            "patch",
+            "steer",
+            "fhi",
+            "hierarchy",
+            "downstream",
+        ],
+        "downstream_masked": ["Math Reasoning", "Low-level Visual Reception"],
         "seeds": 2,
         "scope": "generated",
     },
@@ -42,7 +51,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     build_benchmark("cogvision", 24, 0, root / "data")
     model, processor = build_tiny("qwen2_5_vl", seed=0, n_layers=3)
     save_tiny(model, processor, root / "model")
-    base = {"model": str(root / "model"), "data": str(root / "data"), **SETTINGS}
+    from cogvision.sources.easyvqa import import_easy_vqa
+
+    import_easy_vqa(root / "easyvqa", splits=["test"], limit=8)  # a real VQA set, offline
+    base = {
+        "model": str(root / "model"),
+        "data": str(root / "data"),
+        "downstream_data": str(root / "easyvqa"),
+        **SETTINGS,
+    }
     reference = run_eval(EvalConfig.model_validate({**base, "out": str(root / "reference")}))
     return root, base, reference
 
@@ -82,6 +99,12 @@ def test_reference_run_outputs(setup) -> None:
     plan = json.loads((run / "plan.json").read_text())
     assert all(name.startswith("steer/") for name in plan["skipped"])  # random model: 0 correct
     _check_hierarchy(run, samples, results)
+    down = [json.loads(x) for x in samples.splitlines() if '"experiment": "downstream"' in x]
+    assert len(down) == 8 * 3 and all(r["doc_id"].startswith("q-") for r in down)
+    assert {r["masked"] for r in results["downstream"]} == {
+        "Math Reasoning",
+        "Low-level Visual Reception",
+    }
     report = (run / "report.md").read_text()
     for title in (
         "## Masking",
@@ -89,6 +112,7 @@ def test_reference_run_outputs(setup) -> None:
         "## Activation patching",
         "## FHI/CCR",
         "## Hierarchy",
+        "## Downstream",
     ):
         assert title in report
     for png in ("importance.png", "cross.png"):
