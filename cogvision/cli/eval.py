@@ -49,7 +49,6 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     from cogvision.config import resolve
-    from cogvision.errors import UsageError
     from cogvision.harness.evaluate import EvalConfig, run_eval
 
     exp: dict[str, object] = {}
@@ -65,8 +64,6 @@ def evaluate(
         "experiments": exp or None,
     }
     cfg = resolve(EvalConfig, path=config, overrides=overrides, flags=flags)
-    if not (cfg.model and cfg.data and cfg.out):
-        raise UsageError("eval needs --model, --data and --out (or them in --config)")
     with progress() as bar:
         capture_task = bar.add_task("capture (train)", total=None, failures=0, retries=0)
 
@@ -79,6 +76,7 @@ def evaluate(
         summary = run_eval(
             cfg,
             on_capture=on_capture,
+            on_capture_total=lambda n: bar.update(capture_task, total=n),
             on_start=lambda n: bar.update(decode_task, total=n),
             on_batch=lambda n: bar.advance(decode_task, n),
         )

@@ -260,12 +260,15 @@ def prepare(
     *,
     importance_fn: ImportanceFn = probe_importance,
     on_capture: Callable[[int, bool], None] | None = None,
+    on_capture_total: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Load, split, capture and probe on train, build the plan; returns the pieces for the sweep."""
     run = shard_dir(config.out, config.shard)
     run.mkdir(parents=True, exist_ok=True)
     adapter = load_model(config.model, dtype=config.dtype, device_map=config.device_map)
     train, test = split_items(config)
+    if on_capture_total:
+        on_capture_total(sum(len(item.subs) for item in train))
     capture_dir = run / "capture"
     capture(
         adapter,
@@ -409,6 +412,7 @@ def run_eval(
     *,
     importance_fn: ImportanceFn = probe_importance,
     on_capture: Callable[[int, bool], None] | None = None,
+    on_capture_total: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> EvalSummary:
@@ -419,7 +423,12 @@ def run_eval(
     from cogvision.harness.eval_report import finalize
 
     started = utc_now()
-    p = prepare(config, importance_fn=importance_fn, on_capture=on_capture)
+    p = prepare(
+        config,
+        importance_fn=importance_fn,
+        on_capture=on_capture,
+        on_capture_total=on_capture_total,
+    )
     run, plan, work = p["run"], p["plan"], p["work"]
     write_work(run, work)
     if on_start:
