@@ -45,6 +45,7 @@ from cogvision.harness.probe import (  # noqa: E402
     logistic_scores,
     split_by_main,
 )
+from cogvision.harness.prompts import PromptOptions  # noqa: E402
 from cogvision.harness.tiny import build_tiny  # noqa: E402
 from cogvision.harness.trace import StepRecorder  # noqa: E402
 
@@ -234,22 +235,33 @@ def rss_mb() -> float:
 
 
 def bench_capture_memory(quick: bool) -> None:
-    # 28 layers x 28 heads x d_head 32: a 50 KB row per position, so holding rows would show.
-    model, processor = build_tiny("llava", seed=0, n_layers=28, n_heads=28, n_kv_heads=4,
-                                  d_head=32, d_model=112, intermediate=128)
+    # 4 layers x 64 heads x d_head 64: a 32 KB row per position (64 KB per sub-question), so
+    # holding rows in memory would show; short prompts keep the model cheap per row.
+    model, processor = build_tiny("llava", seed=0, n_layers=4, n_heads=64, n_kv_heads=8,
+                                  d_head=64, d_model=128, intermediate=128)
     adapter = adapter_for(model, processor)
-    subs_per_main = 8
+    subs_per_main = 16
     n_rows = 2_000 if quick else 10_000
-    items = items_for(n_rows // subs_per_main, subs_per_main, np.random.default_rng(2), 28)
+    rng = np.random.default_rng(2)
+    items = []
+    for i in range(n_rows // subs_per_main):
+        pixels = rng.integers(0, 255, (28, 28, 3), dtype=np.uint8)
+        chain = tuple(SubItem(f"m{i}-s{j}", f"m{i}", "train", j, f"Is {j} red?", "no", "Inference")
+                      for j in range(subs_per_main))
+        items.append(MainItem(f"m{i}", "train", "", chain,
+                              lambda pixels=pixels: Image.fromarray(pixels)))
+    prompt = PromptOptions(include_main_question=False, include_context=False, instruction="")
     options = CaptureOptions(positions=["last_prompt", "answer_mean"], max_new_tokens=1,
-                             batch_size=subs_per_main)
+                             batch_size=subs_per_main, prompt=prompt)
     marks: dict[int, float] = {}
     done = [0]
 
     def on_item(n: int, failed: bool) -> None:
+        before = done[0]
         done[0] += n
-        if done[0] in (1_000, n_rows):
-            marks[done[0]] = rss_mb()
+        for mark in (1_000, n_rows):
+            if before < mark <= done[0]:
+                marks[mark] = rss_mb()
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
