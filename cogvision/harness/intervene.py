@@ -98,6 +98,7 @@ class Edit:
     values: torch.Tensor | None = None
     rows: torch.Tensor | None = None
     by_layer: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # layer -> (head, k)
+    cache: dict[Any, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.spec.needs_values() and self.values is None:
@@ -108,64 +109,59 @@ class Edit:
             self.by_layer.setdefault(head.layer, []).append((head.head, k))
 
 
-def _mask(
-    x4: torch.Tensor, heads: list[int], positions: torch.Tensor, rows: torch.Tensor | None
-) -> torch.Tensor:
-    """Bool ``[batch, seq, heads, 1]``: True where the edit applies."""
-    batch, seq, n_heads, _ = x4.shape
-    head_mask = torch.zeros(n_heads, dtype=torch.bool, device=x4.device)
-    head_mask[heads] = True
-    mask = positions.view(1, seq, 1, 1) & head_mask.view(1, 1, n_heads, 1)
-    if rows is not None:
-        mask = mask & rows.to(x4.device).view(batch, 1, 1, 1)
-    return mask
+def _layer_tensors(edit: Edit, layer: int, x4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached per (layer, dtype, device): head mask ``[1, 1, heads, 1]`` and the per-head operand
+    (factor ``[1, 1, heads, 1]`` for scale/gain, slices ``[1, 1, heads, d_head]`` for patch/steer).
+    """
+    key = (layer, x4.dtype, x4.device)
+    if key not in edit.cache:
+        pairs = edit.by_layer[layer]
+        idx, ks = [h for h, _ in pairs], [k for _, k in pairs]
+        n_heads, d_head = x4.shape[2], x4.shape[3]
+        head_mask = torch.zeros(1, 1, n_heads, 1, dtype=torch.bool, device=x4.device)
+        head_mask[0, 0, idx] = True
+        if edit.spec.kind in {"scale", "gain"}:
+            factor = edit.spec.epsilon if edit.spec.kind == "scale" else edit.spec.gain
+            operand = torch.ones(1, 1, n_heads, 1, dtype=x4.dtype, device=x4.device)
+            operand[0, 0, idx] = factor
+        else:
+            assert edit.values is not None
+            operand = torch.zeros(1, 1, n_heads, d_head, dtype=x4.dtype, device=x4.device)
+            operand[0, 0, idx] = edit.values[ks].to(dtype=x4.dtype, device=x4.device)
+        edit.cache[key] = (head_mask, operand)
+    return edit.cache[key]
 
 
-def _per_head(x4: torch.Tensor, heads: list[int], rows: torch.Tensor) -> torch.Tensor:
-    """Scatter ``rows`` (``[k, d_head]``) into a zero ``[1, 1, heads, d_head]`` tensor."""
-    full = torch.zeros(1, 1, x4.shape[2], x4.shape[3], dtype=x4.dtype, device=x4.device)
-    full[0, 0, heads] = rows.to(dtype=x4.dtype, device=x4.device)
-    return full
+def _apply_factor(x4: torch.Tensor, mask: torch.Tensor, operand: torch.Tensor) -> torch.Tensor:
+    return x4 * torch.where(mask, operand, 1.0)
 
 
-def _apply_factor(x4: torch.Tensor, mask: torch.Tensor, factor: float) -> torch.Tensor:
-    return x4 * torch.where(mask, factor, 1.0).to(x4.dtype)
+def _apply_patch(x4: torch.Tensor, mask: torch.Tensor, operand: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask, operand, x4)
 
 
-def _apply_scale(
-    x4: torch.Tensor, mask: torch.Tensor, edit: Edit, idx: list[int], ks: list[int]
-) -> torch.Tensor:
-    return _apply_factor(x4, mask, edit.spec.epsilon)
+def _apply_steer(x4: torch.Tensor, mask: torch.Tensor, operand: torch.Tensor) -> torch.Tensor:
+    return x4 + torch.where(mask, operand, 0.0)
 
 
-def _apply_gain(
-    x4: torch.Tensor, mask: torch.Tensor, edit: Edit, idx: list[int], ks: list[int]
-) -> torch.Tensor:
-    return _apply_factor(x4, mask, edit.spec.gain)
-
-
-def _apply_patch(
-    x4: torch.Tensor, mask: torch.Tensor, edit: Edit, idx: list[int], ks: list[int]
-) -> torch.Tensor:
-    assert edit.values is not None
-    return torch.where(mask, _per_head(x4, idx, edit.values[ks]), x4)
-
-
-def _apply_steer(
-    x4: torch.Tensor, mask: torch.Tensor, edit: Edit, idx: list[int], ks: list[int]
-) -> torch.Tensor:
-    assert edit.values is not None
-    return x4 + mask.to(x4.dtype) * _per_head(x4, idx, edit.values[ks])
-
-
-ApplyFn = Callable[[torch.Tensor, torch.Tensor, Edit, list[int], list[int]], torch.Tensor]
+ApplyFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 KINDS: dict[str, ApplyFn] = {
-    "scale": _apply_scale,
+    "scale": _apply_factor,
     "patch_random": _apply_patch,
     "patch_mean": _apply_patch,
     "steer": _apply_steer,
-    "gain": _apply_gain,
+    "gain": _apply_factor,
 }
+
+
+def scope_bounds(scope: Scope, offset: int, seq: int, prompt_length: int) -> tuple[int, int]:
+    """``[lo, hi)``: the in-scope part of the ``seq`` positions starting at absolute ``offset``."""
+    cut = min(max(prompt_length - offset, 0), seq)  # positions before it are prompt positions
+    if scope == "prompt":
+        return 0, cut
+    if scope == "generated":
+        return cut, seq
+    return 0, seq
 
 
 def in_scope(
@@ -191,14 +187,21 @@ def apply_edits(
     """Edited o_proj input ``[batch, seq, heads * d_head]`` of ``layer``; None if untouched."""
     x4 = split_heads(x, n_heads)  # [batch, seq, heads, d_head]
     out, touched = x4, False
+    seq = x4.shape[1]
     for edit in edits:
-        pairs = edit.by_layer.get(layer)
-        if not pairs:
+        if layer not in edit.by_layer:
             continue
-        idx, ks = [h for h, _ in pairs], [k for _, k in pairs]
-        positions = in_scope(edit.spec.scope, offset, x4.shape[1], prompt_length, x4.device)
-        mask = _mask(out, idx, positions, edit.rows)
-        out = KINDS[edit.spec.kind](out, mask, edit, idx, ks)
+        lo, hi = scope_bounds(edit.spec.scope, offset, seq, prompt_length)
+        if lo >= hi:
+            continue  # e.g. a generated-only edit during the prompt pass: nothing to do
+        mask, operand = _layer_tensors(edit, layer, x4)  # [1, 1, heads, 1]
+        if (lo, hi) != (0, seq):
+            positions = torch.zeros(1, seq, 1, 1, dtype=torch.bool, device=x4.device)
+            positions[:, lo:hi] = True
+            mask = mask & positions  # [1, seq, heads, 1]
+        if edit.rows is not None:
+            mask = mask & edit.rows.to(x4.device).view(-1, 1, 1, 1)  # [batch, ., heads, 1]
+        out = KINDS[edit.spec.kind](out, mask, operand)
         touched = True
     return out.reshape(x.shape) if touched else None
 

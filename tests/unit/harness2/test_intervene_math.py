@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cogvision.errors import UsageError
 from cogvision.harness.heads import HeadId
@@ -16,6 +18,7 @@ from cogvision.harness.intervene import (
     fhi_specs,
     in_scope,
     patch_values,
+    scope_bounds,
     select_fhi_heads,
     spec_for,
     steering_directions,
@@ -161,3 +164,19 @@ def test_fhi_selection_by_layer_bounds_and_thresholds() -> None:
         ("gain", 1.2, "fhi:reasoning"),
     ]
     assert fhi_specs([], reasoning, config)[0].label == "fhi:reasoning"
+
+
+@given(
+    scope=st.sampled_from(["prompt", "generated", "all"]),
+    offset=st.integers(0, 12),
+    seq=st.integers(1, 12),
+    prompt=st.integers(0, 16),
+)
+def test_scope_bounds_match_the_position_mask(
+    scope: str, offset: int, seq: int, prompt: int
+) -> None:
+    lo, hi = scope_bounds(scope, offset, seq, prompt)  # type: ignore[arg-type]
+    expected = in_scope(scope, offset, seq, prompt)  # type: ignore[arg-type]
+    got = torch.zeros(seq, dtype=torch.bool)
+    got[lo:hi] = True
+    assert torch.equal(got, expected)
