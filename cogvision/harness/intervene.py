@@ -154,6 +154,14 @@ KINDS: dict[str, ApplyFn] = {
 }
 
 
+# every position in scope, all rows: factor is 1.0 and the steering vector 0 outside the heads
+FAST: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "scale": torch.mul,
+    "gain": torch.mul,
+    "steer": torch.add,
+}
+
+
 def scope_bounds(scope: Scope, offset: int, seq: int, prompt_length: int) -> tuple[int, int]:
     """``[lo, hi)``: the in-scope part of the ``seq`` positions starting at absolute ``offset``."""
     cut = min(max(prompt_length - offset, 0), seq)  # positions before it are prompt positions
@@ -195,6 +203,11 @@ def apply_edits(
         if lo >= hi:
             continue  # e.g. a generated-only edit during the prompt pass: nothing to do
         mask, operand = _layer_tensors(edit, layer, x4)  # [1, 1, heads, 1]
+        whole = (lo, hi) == (0, seq) and edit.rows is None
+        if whole and edit.spec.kind in FAST:  # operand is already neutral outside the heads
+            out = FAST[edit.spec.kind](out, operand)
+            touched = True
+            continue
         if (lo, hi) != (0, seq):
             positions = torch.zeros(1, seq, 1, 1, dtype=torch.bool, device=x4.device)
             positions[:, lo:hi] = True
