@@ -153,7 +153,7 @@ def load_model(path: str, *, dtype: str = "float32", device_map: str | None = No
 def fingerprint(adapter: ModelAdapter, config: EvalConfig, data_digest: str) -> str:
     """Identity of what generations depend on besides prompt and specs: model, data, capture."""
     model_config = adapter.model.config.to_json_string(use_diff=False)
-    weights = sum(float(p.detach().double().sum()) for p in adapter.model.parameters())
+    weights = sum(float(p.detach().sum(dtype=torch.float64)) for p in adapter.model.parameters())
     return content_hash(
         [
             config.model,
