@@ -9,7 +9,8 @@
     sample of (function, head) pairs and extrapolated to all 6,272; accuracy compared on that sample
 (d) capture peak RSS after 1,000 vs 10,000 rows (goal: growth < 100 MB)
 
-Usage: python benchmarks/perf_probe.py [--parts abcd] [--quick]
+Usage: python benchmarks/perf_probe.py [--parts dabc] [--quick]   ((d) runs first: peak RSS is
+per process)
 Threads are pinned to one (set before numpy/torch load) so figures are comparable on a shared
 machine.
 """
@@ -277,7 +278,8 @@ def bench_capture_memory(quick: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="abcd")
+    # (d) first: peak RSS (ru_maxrss) is per process, so a part run before it would mask growth.
+    parser.add_argument("--parts", default="dabc")
     parser.add_argument("--quick", action="store_true", help="Smaller problems (a smoke run).")
     args = parser.parse_args()
     benches = {"a": bench_overhead, "b": bench_prefix_reuse, "c": bench_probe_fit,
