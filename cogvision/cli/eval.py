@@ -34,7 +34,11 @@ def evaluate(
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="Random-head draws. \\[default: 5]")] = None,
     shard: Annotated[
-        str | None, typer.Option(help="i/n: decode only this shard; then `eval merge OUT`.")
+        str | None,
+        typer.Option(
+            help="i/n: decode only this shard, then `eval merge OUT`; auto: RANK/WORLD_SIZE of "
+            "accelerate launch / torchrun, rank 0 merges."
+        ),
     ] = None,
     config: ConfigOption = None,
     overrides: OverrideOption = None,
@@ -87,10 +91,12 @@ def evaluate(
     if summary.finished:
         _print_results(Path(cfg.out), summary.results)
     else:
-        err_console.print(
-            f"shard done: {summary.out}; run `cogvision eval merge {cfg.out}` "
-            "when every shard has finished"
+        then = (
+            "rank 0 gathers the results"
+            if cfg.shard == "auto"
+            else (f"run `cogvision eval merge {cfg.out}` when every shard has finished")
         )
+        err_console.print(f"shard done: {summary.out}; {then}")
 
 
 @eval_app.command("merge")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,10 @@ class EvalConfig(BaseModel):
     reuse_prompt_cache: bool = True
     dtype: str = "float32"
     device_map: str | None = None
-    shard: str | None = Field(default=None, description="i/n: this job's part of the test set.")
+    shard: str | None = Field(
+        default=None, description="i/n: this job's part of the test set; auto: RANK/WORLD_SIZE."
+    )
+    merge_timeout_s: float = Field(default=86400.0, description="auto shards: rank 0 waits.")
     downstream_data: str | None = Field(
         default=None, description="questions.jsonl (or its folder) of a VQA set, e.g. from import."
     )
@@ -122,6 +127,25 @@ def parse_shard(shard: str | None) -> tuple[int, int]:
     if not 0 <= i < n:
         raise UsageError(f"--shard {shard!r}: need 0 <= i < n")
     return i, n
+
+
+def launcher_shard(shard: str | None) -> str | None:
+    """``auto``: this process's ``RANK/WORLD_SIZE`` under ``accelerate launch`` / ``torchrun``."""
+    if shard != "auto":
+        return shard
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f"{int(os.environ.get('RANK', '0'))}/{world}" if world > 1 else None
+
+
+def wait_for_shards(out: Path, n: int, timeout_s: float, poll_s: float = 5.0) -> None:
+    """Rank 0: wait until every shard of ``out`` has written its manifest (then merge)."""
+    deadline = time.monotonic() + timeout_s
+    manifests = [out / f"shard-{i}-of-{n}" / "manifest.json" for i in range(n)]
+    while not all(m.is_file() for m in manifests):
+        if time.monotonic() > deadline:
+            missing = [str(m.parent) for m in manifests if not m.is_file()]
+            raise ArtifactError(f"shards not finished after {timeout_s:.0f} s: {missing}")
+        time.sleep(poll_s)
 
 
 def shard_dir(out: str | Path, shard: str | None) -> Path:
@@ -423,6 +447,15 @@ def run_eval(
     from cogvision.harness.eval_report import finalize
 
     started = utc_now()
+    auto = config.shard == "auto"
+    shard = launcher_shard(config.shard)
+    updates: dict[str, Any] = {"shard": shard}
+    if auto and config.device_map is None and torch.cuda.is_available():
+        updates["device_map"] = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    config = config.model_copy(update=updates)
+    manifest = shard_dir(config.out, config.shard) / "manifest.json"
+    if config.shard is not None and manifest.is_file():
+        manifest.unlink()  # a stale shard manifest must not let rank 0 merge early
     p = prepare(
         config,
         importance_fn=importance_fn,
@@ -456,6 +489,12 @@ def run_eval(
             seed=config.experiments.seed,
             started_at=started,
         )
+        i, n = parse_shard(config.shard)
+        if auto and i == 0:  # results gathered on rank 0
+            wait_for_shards(Path(config.out), n, config.merge_timeout_s)
+            merged = merge(config.out, config.model_copy(update={"shard": None}))
+            summary.finished, summary.results = True, merged.results
+            summary.samples = merged.samples
     return summary
 
 

@@ -72,3 +72,20 @@ def test_flags_and_overrides_resolve(tmp_path: Path) -> None:
     assert cfg.experiments.experiments == ["masking", "dose"]
     assert parse_shard("1/4") == (1, 4) and shard_dir("o", "1/4") == Path("o/shard-1-of-4")
     assert shard_dir("o", None) == Path("o")
+
+
+def test_auto_shard_follows_the_launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cogvision.harness.evaluate import launcher_shard, wait_for_shards
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert launcher_shard("auto") is None and launcher_shard("1/3") == "1/3"
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "2")
+    assert launcher_shard("auto") == "2/4"
+    for i in range(2):
+        (tmp_path / f"shard-{i}-of-2").mkdir()
+    (tmp_path / "shard-0-of-2" / "manifest.json").write_text("{}")
+    with pytest.raises(ArtifactError, match="shard-1-of-2"):
+        wait_for_shards(tmp_path, 2, timeout_s=0.05, poll_s=0.01)
+    (tmp_path / "shard-1-of-2" / "manifest.json").write_text("{}")
+    wait_for_shards(tmp_path, 2, timeout_s=0.05, poll_s=0.01)
