@@ -8,15 +8,9 @@ import sys
 
 import typer
 
-from cogvision.cli import core
-from cogvision.cli import publish as publish_cli
-from cogvision.cli import review
+from cogvision.cli import core, organism, probe, publish, review, sources, synth
 from cogvision.cli import decompose as decompose_cli
-from cogvision.cli import sources as sources_cli
-from cogvision.cli import synth as synth_cli
-from cogvision.cli import probe as probe_cli
 from cogvision.cli import eval as eval_cli
-from cogvision.cli import organism as organism_cli
 from cogvision.cli.common import err_console
 from cogvision.errors import CogvisionError
 
@@ -25,24 +19,16 @@ app = typer.Typer(
     help=(
         "Build, review, publish and evaluate CogVision-style benchmarks: complex image questions "
         "decomposed into sub-questions labelled with cognitive functions, and the functional "
-        "attention "
-        "heads of vision-language models that serve them."
+        "attention heads of vision-language models that serve them."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-core.register(app)
-publish_cli.register(app)
-review.register(app)
-decompose_cli.register(app)
-sources_cli.register(app)
-synth_cli.register(app)
-probe_cli.register(app)
-eval_cli.register(app)
-organism_cli.register(app)
-
+# Registered in pipeline order, which is the order `cogvision --help` lists them in.
+for stage in (sources, synth, decompose_cli, review, publish, probe, eval_cli, organism, core):
+    stage.register(app)
 
 def run() -> None:
     """Console-script entry: one-line errors with the documented exit codes."""
