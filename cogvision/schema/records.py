@@ -158,14 +158,20 @@ class Provenance(Part):
 class SubQuestionReview(Part):
     """The reviewers' votes on one sub-question (indices refer to the reviewed draft)."""
 
-    index: int = Field(ge=0, description="Index of the sub-question in the draft that was reviewed.")
+    index: int = Field(ge=0, description="Index of the sub-question in the reviewed draft.")
     valid_votes: int = Field(default=0, ge=0)
     invalid_votes: int = Field(default=0, ge=0)
     invalid: bool = Field(default=False, description="At least the configured number said invalid.")
     function_votes: dict[str, int] = Field(default_factory=dict)
-    original_function: str | None = Field(default=None, description="The draft's label, if changed.")
-    relabel: bool = Field(default=False, description="Function vote tied: sent back for relabelling.")
-    original_answer: str | None = Field(default=None, description="The draft's answer, if corrected.")
+    original_function: str | None = Field(
+        default=None, description="The draft's label, if changed."
+    )
+    relabel: bool = Field(
+        default=False, description="Function vote tied: sent back for relabelling."
+    )
+    original_answer: str | None = Field(
+        default=None, description="The draft's answer, if corrected."
+    )
     corrected_by: list[str] = Field(default_factory=list)
     corrected_at: datetime | None = None
 

@@ -12,7 +12,9 @@ from cogvision.schema.export import json_schemas, stale_schemas
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _questions(n: int, dataset: str, shared_images: int = 0, offset: int = 0) -> list[SourceQuestion]:
+def _questions(
+    n: int, dataset: str, shared_images: int = 0, offset: int = 0
+) -> list[SourceQuestion]:
     from cogvision.schema import ImageRef
 
     out = []
