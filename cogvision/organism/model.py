@@ -121,7 +121,7 @@ def build_config(spec: OrganismSpec, tok: PreTrainedTokenizerFast) -> tf.LlavaCo
     return tf.LlavaConfig(
         text_config=text,
         vision_config=vision,
-        image_token_index=tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_token_index=int(tok.convert_tokens_to_ids(IMAGE_TOKEN)),  # type: ignore[arg-type]
         image_seq_length=spec.image_tokens,
         vision_feature_layer=-1,
         vision_feature_select_strategy="default",

@@ -58,12 +58,12 @@ class TrainConfig(BaseModel):
     vision_hidden: int = 128
     vision_layers: int = 2
     easy_items: int = 2000
-    full_items: int = 12000
+    full_items: int = 10000
     val_items: int = 150
     vision_steps: int = 400
     vision_lr: float = 1e-3
     aux_head_lr: float = 1e-2
-    steps: int = 1300
+    steps: int = 2800
     batch_size: int = 32
     lr: float = 2e-3
     min_lr: float = 1e-4
@@ -74,7 +74,7 @@ class TrainConfig(BaseModel):
     easy_mix: float = 0.2
     dense: bool = True
     checkpoint_every: int = 200
-    eval_every: int = 400
+    eval_every: int = 700
 
     def spec(self) -> OrganismSpec:
         return OrganismSpec(image_size=self.image_size, grid=self.grid, d_model=self.d_model,
@@ -256,7 +256,8 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
         heads = AuxHeads(config.d_model, config.grid)
-    return model.to(config.device), processor, heads.to(config.device), pools
+    model.to(config.device)  # type: ignore[arg-type]  # transformers' stub wants a model
+    return model, processor, heads.to(config.device), pools
 
 
 def describe_run(model: Any, config: TrainConfig) -> dict[str, Any]:
