@@ -49,6 +49,7 @@ class TrainConfig(BaseModel):
     minutes: float = Field(default=60.0, gt=0, description="Wall-time cap of the whole run.")
     threads: int | None = Field(default=1, ge=1)
     device: str = Field(default="cpu", description="torch device of the run (cpu, cuda).")
+    init_from: str | None = Field(default=None, description="Continue from a saved organism.")
     image_size: int = 96
     grid: int = 3
     d_model: int = 128
@@ -248,8 +249,13 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
 def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
     """Pools, tokenizer, model and auxiliary heads (all drawn from ``config.seed``)."""
     pools = make_pools(config)
-    model, processor = build_organism(config.spec(), corpus_texts(config, [pools.easy, pools.full]),
-                                      seed=config.seed)
+    if config.init_from:
+        from cogvision.harness.loading import load_model
+
+        model, processor = load_model(config.init_from, dtype="float32")
+    else:
+        model, processor = build_organism(
+            config.spec(), corpus_texts(config, [pools.easy, pools.full]), seed=config.seed)
     n_image = config.spec().image_tokens
     pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense)
     pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense)

@@ -65,3 +65,15 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path: Path, args: list[str],
     assert result.returncode == 2, result.stderr
     assert message in " ".join(result.stderr.split())
     assert not out.exists()
+
+
+def test_training_continues_from_a_saved_organism(tmp_path: Path) -> None:
+    train(tmp_path / "a", seed=1)
+    result = CliRunner().invoke(app, ["organism", "train", "--out", str(tmp_path / "b"),
+                                      "--seed", "2", *TINY, "-C", f"init_from={tmp_path / 'a'}"])
+    assert result.exit_code == 0, result.output
+    a, b = (load_file(tmp_path / n / "model.safetensors") for n in "ab")
+    assert a.keys() == b.keys()
+    assert any(not (a[k] == b[k]).all() for k in a)  # trained further
+    manifest = json.loads((tmp_path / "b" / MANIFEST_NAME).read_text())
+    assert manifest["config"]["init_from"] == str(tmp_path / "a")
