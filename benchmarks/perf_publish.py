@@ -93,11 +93,13 @@ def baseline_to_parquet(inputs: Path, out: Path) -> None:
     """The plain `datasets` route for the same rows: from_list(rows, features).to_parquet."""
     import datasets
 
-    from cogvision.publish.build import build_rows, image_disjoint_splits, read_inputs
+    from cogvision.publish.build import build_rows, read_inputs
     from cogvision.publish.rows import features
+    from cogvision.schema import assign_splits
 
     items = read_inputs([inputs])
-    rows, _ = build_rows(items, image_disjoint_splits(items, 0.2, 0))
+    splits = assign_splits([x.item.question for x in items], test_fraction=0.2, seed=0)
+    rows, _ = build_rows(items, splits)
     for config, by_split in rows.items():
         for split, split_rows in by_split.items():
             ds = datasets.Dataset.from_list(split_rows, features=features(config))
