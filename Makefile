@@ -41,6 +41,8 @@ demo: install
 	HF_HUB_OFFLINE=1 DEMO_DIR=$(DEMO_DIR) VENV=$(VENV) bash scripts/demo.sh
 
 test: install install-labelstudio install-browser
+	$(VENV)/bin/ruff check cogvision tests benchmarks
+	$(VENV)/bin/mypy
 	HF_HUB_OFFLINE=1 COGVISION_LABEL_STUDIO=$(abspath $(LS_VENV))/bin/label-studio $(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: install
