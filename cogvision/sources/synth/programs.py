@@ -172,3 +172,19 @@ DIRECTION_WORDS = {
     "above": "directly above",
     "below": "directly below",
 }
+
+
+def neighbour_pair(
+    scene: Scene, rng: np.random.Generator
+) -> tuple[SceneObject, str, SceneObject] | None:
+    """A uniquely named object, a direction wording, and the object directly there (or None)."""
+    pairs = [
+        (o, d, n)
+        for o in plain_refs(scene)
+        for d in DIRECTION_WORDS
+        if (n := neighbour(scene, o, d)) is not None
+    ]
+    if not pairs:
+        return None
+    anchor, direction, other = pairs[int(rng.integers(len(pairs)))]
+    return anchor, DIRECTION_WORDS[direction], other

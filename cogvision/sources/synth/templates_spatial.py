@@ -9,14 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from cogvision.sources.synth.programs import (
-    DIRECTION_WORDS,
     SIDES,
     THING_COLOURS,
     Program,
     Step,
     choose_from,
     listing,
-    neighbour,
+    neighbour_pair,
     pick,
     pick_many,
     plain_refs,
@@ -258,16 +257,11 @@ def same_row_count(scene: Scene, rng: np.random.Generator) -> Program | None:
 
 def neighbour_sides(scene: Scene, rng: np.random.Generator) -> Program | None:
     """Sides of the shape next to a named object (locate, follow the relation, recall)."""
-    pairs = [
-        (o, d, n)
-        for o in plain_refs(scene)
-        for d in DIRECTION_WORDS
-        if (n := neighbour(scene, o, d)) is not None
-    ]
-    if not pairs:
+    found = neighbour_pair(scene, rng)
+    if found is None:
         return None
-    anchor, direction, other = pairs[int(rng.integers(len(pairs)))]
-    relation, ref = DIRECTION_WORDS[direction], scene.ref(anchor)
+    anchor, relation, other = found
+    ref = scene.ref(anchor)
     steps = (
         Step(f"In which row and column is {ref}?", pos(anchor), "position"),
         Step(f"What shape is the object {relation} it?", other.shape, "relation", (0,)),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from cogvision.sources.synth.programs import (
-    DIRECTION_WORDS,
     SIDES,
     THING_COLOURS,
     Program,
@@ -17,7 +16,7 @@ from cogvision.sources.synth.programs import (
     article,
     choose_from,
     listing,
-    neighbour,
+    neighbour_pair,
     options,
     pick,
     pick_many,
@@ -118,16 +117,11 @@ def total_sides(scene: Scene, rng: np.random.Generator) -> Program | None:
 
 def neighbour_colour(scene: Scene, rng: np.random.Generator) -> Program | None:
     """Colour of the object next to a named one (locate, follow the relation, read the colour)."""
-    pairs = [
-        (o, d, n)
-        for o in plain_refs(scene)
-        for d in DIRECTION_WORDS
-        if (n := neighbour(scene, o, d)) is not None
-    ]
-    if not pairs:
+    found = neighbour_pair(scene, rng)
+    if found is None:
         return None
-    anchor, direction, other = pairs[int(rng.integers(len(pairs)))]
-    relation, ref = DIRECTION_WORDS[direction], scene.ref(anchor)
+    anchor, relation, other = found
+    ref = scene.ref(anchor)
     steps = (
         Step(f"In which row and column is {ref}?", pos(anchor), "position"),
         Step(f"What shape is the object {relation} it?", other.shape, "relation", (0,)),
