@@ -113,6 +113,8 @@ def merge_cmd(
 def _print_results(out: Path, summary: dict[str, object]) -> None:
     import json
 
+    from cogvision.harness.stats import NO_VARIANCE
+
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     console.print(f"{summary['samples']} scored responses -> {out}/results.json, report.md")
     if "masking" in results:
@@ -125,9 +127,11 @@ def _print_results(out: Path, summary: dict[str, object]) -> None:
                 f"{r['baseline']:.1f}",
                 f"{r['functional']:.1f}",
                 f"{r['random_mean']:.1f} ± {r['random_std']:.1f}",
-                f"{r['p_holm']:.3g}",
+                NO_VARIANCE if r.get("degenerate") else f"{r['p_holm']:.3g}",
             )
         console.print(table)
+    if results.get("metric_warning"):
+        console.print(f"[yellow]{results['metric_warning']}[/yellow]")
 
 
 def register(app: typer.Typer) -> None:

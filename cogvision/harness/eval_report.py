@@ -21,6 +21,13 @@ import numpy as np
 from cogvision.artifacts import write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.answer import parse_answer
+from cogvision.harness.eval_plots import (
+    key_caption,
+    plot_cross,
+    plot_dose,
+    plot_importance,
+    short_labels,
+)
 from cogvision.harness.experiments import (
     DOWNSTREAM,
     Condition,
@@ -29,7 +36,9 @@ from cogvision.harness.experiments import (
     analyze_dose,
     analyze_masking,
 )
-from cogvision.harness.score import Metric, Sample, build_metric, score_samples
+from cogvision.harness.score import Metric, Sample, build_metric, exact_match, score_samples
+from cogvision.harness.specificity import function_specificity, specificity_table
+from cogvision.harness.stats import NO_VARIANCE
 from cogvision.harness.sweep import GenerationCache, generation_key
 
 PLAN, GENERATIONS, WORK, CHAINS = "plan.json", "generations.jsonl", "work.jsonl", "chains.jsonl"
@@ -165,6 +174,40 @@ def accuracies(samples: Sequence[dict[str, Any]], primary: str) -> dict[tuple[st
     return {k: 100.0 * float(np.mean(v)) for k, v in sums.items()}
 
 
+LENIENT_GAP = 20.0  # points by which integrated accuracy may exceed exact match before a warning
+
+
+def baseline_metrics(
+    samples: Sequence[dict[str, Any]], metrics: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Baseline accuracy (%) per metric and function; exact match always (computed if needed)."""
+    base = [s for s in samples if s["condition"] == "baseline"]
+    out: dict[str, dict[str, float]] = {}
+    for metric in dict.fromkeys([*metrics, "exact_match"]):
+        per: dict[str, list[float]] = {}
+        for s in base:
+            value = s.get(metric) if metric in s else exact_match(s["response"], s["target"])
+            per.setdefault(s["function"], []).append(float(value or 0.0))
+        out[metric] = {f: 100.0 * float(np.mean(v)) for f, v in per.items()}
+    return out
+
+
+def lenient_metric_warning(by_metric: dict[str, dict[str, float]]) -> str | None:
+    """One line when integrated accuracy exceeds exact match by > 20 points on some function."""
+    lenient, exact = by_metric.get("integrated_accuracy"), by_metric["exact_match"]
+    if lenient is None:
+        return None
+    gaps = {f: lenient[f] - exact[f] for f in lenient if lenient[f] - exact[f] > LENIENT_GAP}
+    if not gaps:
+        return None
+    worst = ", ".join(f"{f} {lenient[f]:.0f} vs {exact[f]:.0f}" for f in gaps)
+    return (
+        f"Warning: integrated_accuracy exceeds exact_match by more than {LENIENT_GAP:.0f} points "
+        f"on {len(gaps)} function(s) ({worst}): it is lenient for short answers; prefer "
+        "`-C scoring.primary=exact_match` (or an LLM judge) for claims."
+    )
+
+
 def analyze_hierarchy(samples: Sequence[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
     """Per masked function: accuracy (%) on the later sub-questions the unmasked chain got right."""
     hier = [s for s in samples if s["experiment"] == "hierarchy"]
@@ -195,6 +238,7 @@ def analyze(
         out["dose"] = analyze_dose(conditions, acc, experiments)
     if "cross" in kinds:
         out["cross"] = analyze_cross(conditions, acc)
+        out["specificity"] = function_specificity(out["cross"])
     for name in ("patch", "steer", "fhi"):
         if name in kinds:
             out[name] = analyze_before_after(conditions, acc, name)
@@ -224,6 +268,9 @@ def finalize(
     analyses = analyze(plan, acc, config.experiments)
     if any(s["experiment"] == "hierarchy" for s in samples):
         analyses["hierarchy"] = analyze_hierarchy(samples, config.scoring.primary)
+    by_metric = baseline_metrics(samples, config.scoring.metrics)
+    analyses["baseline_metrics"] = by_metric
+    analyses["metric_warning"] = lenient_metric_warning(by_metric)
     undecided = sum(1 for s in samples for m in config.scoring.metrics if s.get(m, 0) is None)
     summary = {
         "samples": len(samples),
@@ -281,166 +328,67 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _grid(n: int) -> tuple[int, int]:
-    cols = min(4, max(1, n))
-    return (n + cols - 1) // cols, cols
+def _baseline_section(results: dict[str, Any], primary: str) -> str:
+    """Baseline accuracy under the primary metric, with exact match (and every other computed
+    metric) beside it, and the lenient-metric warning when it applies."""
+    by_metric = results.get("baseline_metrics") or {primary: results["baseline"]}
+    metrics = list(dict.fromkeys([primary, "exact_match", *by_metric]))
+    metrics = [m for m in metrics if m in by_metric]
+    headers = ["function", *(f"{m} (primary)" if m == primary else m for m in metrics)]
+    rows = [[f, *(by_metric[m].get(f, "-") for m in metrics)] for f in results["baseline"]]
+    text = "## Baseline\n\n" + _table(headers, rows)
+    if results.get("metric_warning"):
+        text += "\n" + results["metric_warning"] + "\n"
+    return text
 
 
-def plot_importance(path: Path, importance: dict[str, Any]) -> Path:
-    import matplotlib
+def _masking_section(masking: Sequence[dict[str, Any]]) -> str:
+    def welch(r: dict[str, Any], key: str) -> Any:
+        return NO_VARIANCE if r.get("degenerate") else r[key]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, cols = _grid(len(importance))
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, constrained_layout=True
-    )
-    for ax, (f, values) in zip(axes.flat, importance.items(), strict=False):
-        grid = np.asarray(values)  # [layers, heads]
-        im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
-        if max(grid.shape) <= 16:
-            ax.set_xticks(range(grid.shape[1]))
-            ax.set_yticks(range(grid.shape[0]))
-        ax.set_title(f[:28], fontsize=8)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-    for ax in list(axes.flat)[len(importance) :]:
-        ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="probe accuracy")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def plot_dose(path: Path, dose: Sequence[dict[str, Any]]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    functions = list(dict.fromkeys(r["function"] for r in dose))
-    rows, cols = _grid(len(functions))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
-    for ax, f in zip(axes.flat, functions, strict=False):
-        part = [r for r in dose if r["function"] == f]
-        x = [100 * r["fraction"] for r in part]
-        ax.plot(x, [r["functional"] for r in part], "o-", label="functional")
-        ax.errorbar(
-            x,
-            [r["random_mean"] for r in part],
-            yerr=[r["random_std"] for r in part],
-            fmt="s--",
-            capsize=3,
-            label="random",
-        )
-        ax.set_title(f[:28], fontsize=8)
-        ax.set_xlabel("% heads masked")
-        ax.set_ylabel("accuracy %")
-    for ax in list(axes.flat)[len(functions) :]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def plot_cross(path: Path, cross: dict[str, Any]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.asarray(cross["accuracy"], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * matrix.shape[1], 1.0 + 0.7 * matrix.shape[0]))
-    im = ax.imshow(matrix, cmap="magma", vmin=0, vmax=100)
-    ax.set_xticks(
-        range(len(cross["evaluated"])),
-        [f[:14] for f in cross["evaluated"]],
-        rotation=45,
-        ha="right",
-        fontsize=7,
-    )
-    ax.set_yticks(range(len(cross["masked"])), [f[:14] for f in cross["masked"]], fontsize=7)
-    ax.set_xlabel("evaluated function")
-    ax.set_ylabel("masked function")
-    fig.colorbar(im, ax=ax, label="accuracy %")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> list[Path]:
-    """``report.md`` with the experiments' tables and PNG plots next to it; returns the PNGs."""
-    s = results["summary"]
-    parts = [
-        f"# Intervention evaluation\n\nPrimary metric: `{s['primary_metric']}`; "
-        f"{s['test_subquestions']} test sub-questions, {s['conditions']} conditions, "
-        f"{s['samples']} scored responses ({s['undecided_scores']} undecided scores). "
-        "Accuracies in %.\n"
+    rows = [
+        [
+            r["function"],
+            r["baseline"],
+            r["functional"],
+            r["lowest"],
+            f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
+            r["gap"],
+            welch(r, "t"),
+            welch(r, "p"),
+            welch(r, "p_holm"),
+        ]
+        for r in masking
     ]
-    plots = [plot_importance(out / "importance.png", plan["importance"])]
-    parts.append("## Head importance (train probes)\n\n![importance](importance.png)\n")
-    parts.append(
-        "## Baseline\n\n" + _table(["function", "accuracy"], list(results["baseline"].items()))
+    headers = ["function", "baseline", "functional", "lowest", "random", "gap", "t", "p"]
+    text = "## Masking: functional vs random vs lowest heads\n\n" + _table(
+        [*headers, "p (Holm)"], rows
     )
-    if "masking" in results:
-        rows = [
-            [
-                r["function"],
-                r["baseline"],
-                r["functional"],
-                r["lowest"],
-                f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
-                r["gap"],
-                r["t"],
-                r["p"],
-                r["p_holm"],
-            ]
-            for r in results["masking"]
-        ]
-        parts.append(
-            "## Masking: functional vs random vs lowest heads\n\n"
-            + _table(
-                [
-                    "function",
-                    "baseline",
-                    "functional",
-                    "lowest",
-                    "random",
-                    "gap",
-                    "t",
-                    "p",
-                    "p (Holm)",
-                ],
-                rows,
-            )
+    if any(r.get("degenerate") for r in masking):
+        text += (
+            f"\n{NO_VARIANCE}: the random-head accuracies are equal over all seeds and the "
+            "functional accuracy is one number, so Welch's t-test is undefined; such cells are "
+            "left out of the Holm family.\n"
         )
-    if "dose" in results:
-        plots.append(plot_dose(out / "dose.png", results["dose"]))
-        rows = [
-            [
-                r["function"],
-                r["fraction"],
-                r["functional"],
-                f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
-            ]
-            for r in results["dose"]
-        ]
-        parts.append(
-            "## Dose-response\n\n![dose](dose.png)\n\n"
-            + _table(["function", "fraction", "functional", "random"], rows)
-        )
-    if "cross" in results:
-        plots.append(plot_cross(out / "cross.png", results["cross"]))
-        c = results["cross"]
-        rows = [[m, *vals] for m, vals in zip(c["masked"], c["accuracy"], strict=True)]
-        parts.append(
-            "## Cross-function matrix (rows: masked, columns: evaluated)\n\n"
-            "![cross](cross.png)\n\n" + _table(["masked", *c["evaluated"]], rows)
-        )
+    return text
+
+
+def _cross_section(results: dict[str, Any]) -> str:
+    c = results["cross"]
+    labels = short_labels(list(dict.fromkeys([*c["evaluated"], *c["masked"]])))
+    rows = [[m, *vals] for m, vals in zip(c["masked"], c["accuracy"], strict=True)]
+    specificity = results.get("specificity") or function_specificity(c)
+    return (
+        "## Cross-function matrix (rows: masked, columns: evaluated)\n\n"
+        f"![cross](cross.png)\n\n{key_caption(labels)}\n\n"
+        + _table(["masked", *(labels[e] for e in c["evaluated"])], rows)
+        + "\n## Function specificity (points; own drop minus mean drop of the other functions, "
+        "> 0 means specific)\n\n" + specificity_table(specificity)
+    )
+
+
+def _before_after_sections(results: dict[str, Any]) -> list[str]:
+    parts = []
     for name, title in (
         ("patch", "Activation patching"),
         ("steer", "Steering"),
@@ -468,5 +416,46 @@ def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> li
             "sub-questions the unmasked chain got right)\n\n"
             + _table(["masked function", "originally correct", "accuracy"], rows)
         )
+    return parts
+
+
+def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> list[Path]:
+    """``report.md`` with the experiments' tables and PNG plots next to it; returns the PNGs."""
+    s = results["summary"]
+    parts = [
+        f"# Intervention evaluation\n\nPrimary metric: `{s['primary_metric']}`; "
+        f"{s['test_subquestions']} test sub-questions, {s['conditions']} conditions, "
+        f"{s['samples']} scored responses ({s['undecided_scores']} undecided scores). "
+        "Accuracies in %.\n"
+    ]
+    if results.get("metric_warning"):
+        parts.append(results["metric_warning"] + "\n")
+    plots = [plot_importance(out / "importance.png", plan["importance"])]
+    caption = key_caption(short_labels(list(plan["importance"])))
+    parts.append(
+        f"## Head importance (train probes)\n\n![importance](importance.png)\n\n{caption}\n"
+    )
+    parts.append(_baseline_section(results, s["primary_metric"]))
+    if "masking" in results:
+        parts.append(_masking_section(results["masking"]))
+    if "dose" in results:
+        plots.append(plot_dose(out / "dose.png", results["dose"]))
+        rows = [
+            [
+                r["function"],
+                r["fraction"],
+                r["functional"],
+                f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
+            ]
+            for r in results["dose"]
+        ]
+        parts.append(
+            "## Dose-response\n\n![dose](dose.png)\n\n"
+            + _table(["function", "fraction", "functional", "random"], rows)
+        )
+    if "cross" in results:
+        plots.append(plot_cross(out / "cross.png", results["cross"]))
+        parts.append(_cross_section(results))
+    parts += _before_after_sections(results)
     write_text_atomic(out / "report.md", "\n".join(parts))
     return plots

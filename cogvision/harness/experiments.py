@@ -6,7 +6,9 @@ some functions. Experiments (CogVision §4, REFERENCE.md):
 - ``masking``: per function, its functional heads vs the same number of random heads (one draw per
   seed, functional heads excluded) vs its lowest-ranked heads; mean ± std over seeds, Welch t-test
   random vs functional (functional heads are fixed, so this is a one-sample t-test against the
-  functional accuracy), Holm-corrected over functions.
+  functional accuracy), Holm-corrected over functions. A cell where the random accuracies have no
+  variance is ``degenerate`` (Welch undefined): ``p_holm`` and ``significant`` are None and it is
+  left out of the Holm family.
 - ``dose``: accuracy vs fraction of heads masked, functional (top fraction) vs random.
 - ``cross``: mask function A's heads, evaluate on every function B.
 - ``patch``: replace A's functional heads by a random sample's / the mean activations of a donor
@@ -325,7 +327,11 @@ Accuracy = dict[tuple[str, str], float]  # (condition name, function) -> accurac
 def analyze_masking(
     conditions: Sequence[Condition], acc: Accuracy, cfg: ExperimentConfig
 ) -> list[dict[str, Any]]:
-    """One row per function: baseline, functional, lowest, random mean ± std, Welch, Holm."""
+    """One row per function: baseline, functional, lowest, random mean ± std, Welch, Holm.
+
+    Rows with ``degenerate`` True (no variance in either group) keep Welch's conventional ``t``
+    and ``p`` but get ``p_holm = significant = None`` and do not count in the Holm family.
+    """
     rows = []
     for f in dict.fromkeys(
         c.meta["function"] for c in conditions if c.meta.get("experiment") == "masking"
@@ -345,11 +351,16 @@ def analyze_masking(
                 "gap": stats.mean - functional,
                 "t": test.t,
                 "p": test.p,
+                "degenerate": test.degenerate,
             }
         )
-    for row, adjusted in zip(rows, holm([r["p"] for r in rows]), strict=True):
+    tested = [r for r in rows if not r["degenerate"]]  # degenerate cells: no test, no Holm
+    for row, adjusted in zip(tested, holm([r["p"] for r in tested]), strict=True):
         row["p_holm"] = adjusted
         row["significant"] = bool(adjusted <= cfg.alpha_level)
+    for row in rows:
+        if row["degenerate"]:
+            row["p_holm"], row["significant"] = None, None
     return rows
 
 

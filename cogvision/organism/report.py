@@ -1,6 +1,6 @@
 """Markdown tables of a ``cogvision eval`` run on the organism: probes next to the lexical baseline,
 functional heads, masking (functional vs random vs lowest, Welch + Holm), cross-function matrix and
-function specificity (:mod:`cogvision.organism.specificity`)."""
+function specificity (:mod:`cogvision.harness.specificity`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cogvision.organism.specificity import specificity, specificity_table
+from cogvision.harness.specificity import function_specificity, specificity_table
+from cogvision.harness.stats import NO_VARIANCE
 
 
 def _f(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _p(row: dict[str, Any], key: str) -> str:
+    """A p-value cell; Welch cells without variance in either group are not decided."""
+    return NO_VARIANCE if row.get("degenerate") else _f(row[key], 4)
 
 
 def probe_table(probe: dict[str, Any], heads: dict[str, list[str]]) -> str:
@@ -32,7 +38,7 @@ def masking_table(results: dict[str, Any]) -> str:
     for m in results["masking"]:
         lines.append(f"| {m['function']} | {_f(m['baseline'])} | {_f(m['functional'])} | "
                      f"{_f(m.get('lowest'))} | {_f(m['random_mean'])} ± {_f(m['random_std'])} | "
-                     f"{_f(m['gap'])} | {_f(m['p'], 4)} | {_f(m['p_holm'], 4)} |")
+                     f"{_f(m['gap'])} | {_p(m, 'p')} | {_p(m, 'p_holm')} |")
     return "\n".join(lines)
 
 
@@ -64,6 +70,7 @@ def harness_summary(run: str | Path) -> str:
              probe_table(probe, results["heads"]), "", "Masking on the test split:", "",
              masking_table(results)]
     if results.get("cross"):
+        rows = results.get("specificity") or function_specificity(results["cross"])
         parts += ["", "Cross-function matrix (accuracy, %):", "", cross_table(results), "",
-                  "Function specificity (points):", "", specificity_table(specificity(results))]
+                  "Function specificity (points):", "", specificity_table(rows).rstrip()]
     return "\n".join(parts) + "\n"

@@ -91,8 +91,12 @@ def test_reference_run_outputs(setup) -> None:
     assert first["condition"] == "baseline" and "<|image_pad|>" in first["input"]
     functions = results["functions"]
     assert {r["function"] for r in results["masking"]} == set(functions)
-    assert all(0.0 <= r["p_holm"] <= 1.0 and r["p_holm"] >= r["p"] for r in results["masking"])
+    tested = [r for r in results["masking"] if not r["degenerate"]]
+    assert all(0.0 <= r["p_holm"] <= 1.0 and r["p_holm"] >= r["p"] for r in tested)
+    assert all(r["p_holm"] is None for r in results["masking"] if r["degenerate"])
     assert len(results["cross"]["accuracy"]) == len(functions)
+    assert [r["function"] for r in results["specificity"]] == results["cross"]["masked"]
+    assert set(results["baseline_metrics"]) == {"exact_match", "integrated_accuracy"}
     assert {r["group"] for r in results["patch"]} == {"patch_random", "patch_mean"}
     assert results["fhi_heads"]["perception"] or results["fhi_heads"]["reasoning"]
     assert any(v > 0 for v in results["baseline"].values())  # the low threshold works
@@ -113,6 +117,8 @@ def test_reference_run_outputs(setup) -> None:
         "## FHI/CCR",
         "## Hierarchy",
         "## Downstream",
+        "## Function specificity",
+        "| function | integrated_accuracy (primary) | exact_match |",
     ):
         assert title in report
     for png in ("importance.png", "cross.png"):

@@ -40,10 +40,12 @@ def test_welch_paper_like_cell() -> None:
     assert result.t > 50 and result.p < 1e-6
 
 
-def test_welch_degenerate_variances_are_decided() -> None:
-    assert welch_t_test([0.0] * 5, [0.0] * 5).p == 1.0
+def test_welch_degenerate_variances_are_marked() -> None:
+    same = welch_t_test([0.0] * 5, [0.0] * 5)
+    assert same.p == 1.0 and same.degenerate
     result = welch_t_test([10.0] * 5, [0.0] * 5)
-    assert result.p == 0.0 and result.t == np.inf
+    assert result.p == 0.0 and result.t == np.inf and result.degenerate
+    assert not welch_t_test([10.0, 11.0], [0.0, 0.0]).degenerate  # one group varies: a test
     with pytest.raises(ValueError, match=">= 2 values"):
         welch_t_test([1.0], [1.0, 2.0])
 
