@@ -115,11 +115,11 @@ def plot_dose(path: Path, dose: Sequence[dict[str, Any]]) -> Path:
 
 def plot_cross(path: Path, cross: dict[str, Any]) -> Path:
     """Heatmap of accuracy (rows: masked function, columns: evaluated), keys as tick labels and
-    the key -> name legend under the axes."""
+    the key -> name legend right of the colour bar."""
     plt = _pyplot()
     matrix = np.asarray(cross["accuracy"], dtype=float)  # [masked, evaluated]
     labels = short_labels(list(dict.fromkeys([*cross["evaluated"], *cross["masked"]])))
-    fig, ax = plt.subplots(figsize=(2.5 + 0.8 * matrix.shape[1], 1.6 + 0.6 * matrix.shape[0]))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * matrix.shape[1], 1.0 + 0.7 * matrix.shape[0]))
     im = ax.imshow(matrix, cmap="magma", vmin=0, vmax=100)
     ax.set_xticks(
         range(len(cross["evaluated"])),
@@ -131,9 +131,19 @@ def plot_cross(path: Path, cross: dict[str, Any]) -> Path:
     ax.set_yticks(range(len(cross["masked"])), [labels[f] for f in cross["masked"]], fontsize=8)
     ax.set_xlabel("evaluated function")
     ax.set_ylabel("masked function")
-    fig.colorbar(im, ax=ax, label="accuracy %")
+    bar = fig.colorbar(im, ax=ax, label="accuracy %")
     legend = "\n".join(f"{k} = {f}" for f, k in labels.items())
-    fig.text(0.01, 0.0, legend, fontsize=6, va="top", ha="left", family="monospace")
+    bar.ax.annotate(  # 50 points right of the colour bar: clear of its ticks and label
+        legend,
+        xy=(1.0, 0.5),
+        xycoords="axes fraction",
+        xytext=(50, 0),
+        textcoords="offset points",
+        fontsize=7,
+        va="center",
+        ha="left",
+        family="monospace",
+    )
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -9,13 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cogvision.harness.eval_markdown import write_report
 from cogvision.harness.eval_plots import key_caption, plot_cross, short_labels
-from cogvision.harness.eval_report import (
-    analyze,
-    baseline_metrics,
-    lenient_metric_warning,
-    write_report,
-)
+from cogvision.harness.eval_report import analyze, baseline_metrics, lenient_metric_warning
 from cogvision.harness.experiments import ExperimentConfig, HeadSets, analyze_masking
 from cogvision.harness.experiments import build_conditions as build
 from cogvision.harness.plan import condition_json
@@ -150,6 +146,9 @@ def test_baseline_metrics_always_include_exact_match() -> None:
     by_metric = baseline_metrics(samples, ["integrated_accuracy"])
     assert by_metric == {"integrated_accuracy": {"F": 100.0}, "exact_match": {"F": 50.0}}
     assert "F 100 vs 50" in str(lenient_metric_warning(by_metric))
+    assert "prefer `-C scoring.primary=exact_match`" in str(lenient_metric_warning(by_metric))
+    on_em = str(lenient_metric_warning(by_metric, "exact_match"))
+    assert "primary metric here is `exact_match`" in on_em and "prefer" not in on_em
 
 
 def test_short_labels_use_taxonomy_keys() -> None:

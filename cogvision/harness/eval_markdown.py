@@ -1,0 +1,168 @@
+"""The Markdown report of ``cogvision eval``: one section per experiment, plots beside it.
+
+Besides the papers' tables it shows what the organism study (issue 8) found necessary to read
+them honestly: the exact-match baseline beside the primary metric (with a warning when integrated
+accuracy is far more lenient), Welch cells without variance printed as ``n/a (no variance)``, and
+the function specificity of every masking effect under the cross-function matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cogvision.artifacts import write_text_atomic
+from cogvision.harness.eval_plots import (
+    key_caption,
+    plot_cross,
+    plot_dose,
+    plot_importance,
+    short_labels,
+)
+from cogvision.harness.specificity import function_specificity, specificity_table
+from cogvision.harness.stats import NO_VARIANCE
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 0.01 and v != 0 else f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _baseline_section(results: dict[str, Any], primary: str) -> str:
+    """Baseline accuracy under the primary metric, with exact match (and every other computed
+    metric) beside it, and the lenient-metric warning when it applies."""
+    by_metric = results.get("baseline_metrics") or {primary: results["baseline"]}
+    metrics = list(dict.fromkeys([primary, "exact_match", *by_metric]))
+    metrics = [m for m in metrics if m in by_metric]
+    headers = ["function", *(f"{m} (primary)" if m == primary else m for m in metrics)]
+    rows = [[f, *(by_metric[m].get(f, "-") for m in metrics)] for f in results["baseline"]]
+    text = "## Baseline\n\n" + _table(headers, rows)
+    if results.get("metric_warning"):
+        text += "\n" + results["metric_warning"] + "\n"
+    return text
+
+
+def _masking_section(masking: Sequence[dict[str, Any]]) -> str:
+    def welch(r: dict[str, Any], key: str) -> Any:
+        return NO_VARIANCE if r.get("degenerate") else r[key]
+
+    rows = [
+        [
+            r["function"],
+            r["baseline"],
+            r["functional"],
+            r["lowest"],
+            f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
+            r["gap"],
+            welch(r, "t"),
+            welch(r, "p"),
+            welch(r, "p_holm"),
+        ]
+        for r in masking
+    ]
+    headers = ["function", "baseline", "functional", "lowest", "random", "gap", "t", "p"]
+    text = "## Masking: functional vs random vs lowest heads\n\n" + _table(
+        [*headers, "p (Holm)"], rows
+    )
+    if any(r.get("degenerate") for r in masking):
+        text += (
+            f"\n{NO_VARIANCE}: the random-head accuracies are equal over all seeds and the "
+            "functional accuracy is one number, so Welch's t-test is undefined; such cells are "
+            "left out of the Holm family.\n"
+        )
+    return text
+
+
+def _cross_section(results: dict[str, Any]) -> str:
+    c = results["cross"]
+    labels = short_labels(list(dict.fromkeys([*c["evaluated"], *c["masked"]])))
+    rows = [[m, *vals] for m, vals in zip(c["masked"], c["accuracy"], strict=True)]
+    specificity = results.get("specificity") or function_specificity(c)
+    return (
+        "## Cross-function matrix (rows: masked, columns: evaluated)\n\n"
+        f"![cross](cross.png)\n\n{key_caption(labels)}\n\n"
+        + _table(["masked", *(labels[e] for e in c["evaluated"])], rows)
+        + "\n## Function specificity (points; own drop minus mean drop of the other functions, "
+        "> 0 means specific)\n\n" + specificity_table(specificity)
+    )
+
+
+def _before_after_sections(results: dict[str, Any]) -> list[str]:
+    parts = []
+    for name, title in (
+        ("patch", "Activation patching"),
+        ("steer", "Steering"),
+        ("fhi", "FHI/CCR rescaling"),
+    ):
+        if name in results:
+            rows = [
+                [r["condition"], r["function"], r["before"], r["after"], r["delta"]]
+                for r in results[name]
+            ]
+            parts.append(
+                f"## {title}\n\n"
+                + _table(["condition", "function", "before", "after", "delta"], rows)
+            )
+    if "downstream" in results:
+        rows = [[r["masked"], r["before"], r["after"], r["delta"]] for r in results["downstream"]]
+        parts.append(
+            "## Downstream VQA set\n\n"
+            + _table(["masked function", "before", "after", "delta"], rows)
+        )
+    if "hierarchy" in results:
+        rows = [[r["masked"], r["originally_correct"], r["accuracy"]] for r in results["hierarchy"]]
+        parts.append(
+            "## Hierarchy (own answers fed forward; later Math/Decision/Inference "
+            "sub-questions the unmasked chain got right)\n\n"
+            + _table(["masked function", "originally correct", "accuracy"], rows)
+        )
+    return parts
+
+
+def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> list[Path]:
+    """``report.md`` with the experiments' tables and PNG plots next to it; returns the PNGs."""
+    s = results["summary"]
+    parts = [
+        f"# Intervention evaluation\n\nPrimary metric: `{s['primary_metric']}`; "
+        f"{s['test_subquestions']} test sub-questions, {s['conditions']} conditions, "
+        f"{s['samples']} scored responses ({s['undecided_scores']} undecided scores). "
+        "Accuracies in %.\n"
+    ]
+    if results.get("metric_warning"):
+        parts.append(results["metric_warning"] + "\n")
+    plots = [plot_importance(out / "importance.png", plan["importance"])]
+    caption = key_caption(short_labels(list(plan["importance"])))
+    parts.append(
+        f"## Head importance (train probes)\n\n![importance](importance.png)\n\n{caption}\n"
+    )
+    parts.append(_baseline_section(results, s["primary_metric"]))
+    if "masking" in results:
+        parts.append(_masking_section(results["masking"]))
+    if "dose" in results:
+        plots.append(plot_dose(out / "dose.png", results["dose"]))
+        rows = [
+            [
+                r["function"],
+                r["fraction"],
+                r["functional"],
+                f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
+            ]
+            for r in results["dose"]
+        ]
+        parts.append(
+            "## Dose-response\n\n![dose](dose.png)\n\n"
+            + _table(["function", "fraction", "functional", "random"], rows)
+        )
+    if "cross" in results:
+        plots.append(plot_cross(out / "cross.png", results["cross"]))
+        parts.append(_cross_section(results))
+    parts += _before_after_sections(results)
+    write_text_atomic(out / "report.md", "\n".join(parts))
+    return plots
