@@ -244,6 +244,24 @@ def shard_batches(
     return [[(position[id(w)], w) for w in b] for j, b in enumerate(every) if j % n == i]
 
 
+def _sweeper(
+    adapter: ModelAdapter,
+    plan: dict[str, Any],
+    config: EvalConfig,
+    run: Path,
+    edits_for: Callable[[Condition], list[Edit]],
+) -> Sweeper:
+    """The run's decoder over its resumable generation cache (shared by sweep and chains)."""
+    return Sweeper(
+        adapter,
+        GenerationCache(run / GENERATIONS),
+        fingerprint=plan["fingerprint"],
+        edits_for=edits_for,
+        max_new_tokens=config.max_new_tokens,
+        reuse=config.reuse_prompt_cache,
+    )
+
+
 def sweep(
     adapter: ModelAdapter,
     work: Sequence[Sequence[tuple[int, Work]]],
@@ -259,14 +277,7 @@ def sweep(
         for c in map(condition_from_json, plan["conditions"])
         if c.meta.get("experiment") != "hierarchy"  # decoded as chains, see ``chains``
     ]
-    sweeper = Sweeper(
-        adapter,
-        GenerationCache(run / GENERATIONS),
-        fingerprint=plan["fingerprint"],
-        edits_for=edits_for,
-        max_new_tokens=config.max_new_tokens,
-        reuse=config.reuse_prompt_cache,
-    )
+    sweeper = _sweeper(adapter, plan, config, run, edits_for)
     for numbered in work:
         batch = [w for _, w in numbered]
         function = batch[0].sub.function
@@ -390,14 +401,7 @@ def chains(
     i, n = parse_shard(config.shard)
     size = config.batch_size
     chunks = [items[k : k + size] for k in range(0, len(items), size)][i::n]
-    sweeper = Sweeper(
-        adapter,
-        GenerationCache(run / GENERATIONS),
-        fingerprint=plan["fingerprint"],
-        edits_for=edits_for,
-        max_new_tokens=config.max_new_tokens,
-        reuse=config.reuse_prompt_cache,
-    )
+    sweeper = _sweeper(adapter, plan, config, run, edits_for)
     rows = []
     for chunk in chunks:
         for condition in conditions:

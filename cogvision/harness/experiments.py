@@ -144,6 +144,24 @@ def _mask(
     return spec_for("scale", heads, epsilon=cfg.epsilon, scope=cfg.scope, label=label, **kw)
 
 
+def _random_conditions(
+    sets: HeadSets,
+    cfg: ExperimentConfig,
+    f: str,
+    fraction: float,
+    prefix: str,
+    meta: dict[str, Any],
+) -> list[Condition]:
+    """One condition per seed masking as many random heads as ``fraction`` selects for ``f``."""
+    out = []
+    for s in range(cfg.seeds):
+        seed = cfg.seed + s
+        spec = _mask(sets.random(f, fraction, seed), cfg, f"random:{f}", seed=seed)
+        group = meta | {"group": "random", "seed": seed}
+        out.append(Condition(f"{prefix}/random/{seed}", (spec,), (f,), group))
+    return out
+
+
 def baseline_condition(functions: Sequence[str]) -> Condition:
     return Condition("baseline", (), tuple(functions), {"experiment": "baseline"})
 
@@ -169,18 +187,7 @@ def masking_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]
                 meta | {"group": "lowest"},
             )
         )
-        for s in range(cfg.seeds):
-            seed = cfg.seed + s
-            heads = sets.random(f, cfg.top_fraction, seed)
-            spec = _mask(heads, cfg, f"random:{f}", seed=seed)
-            out.append(
-                Condition(
-                    f"masking/{f}/random/{seed}",
-                    (spec,),
-                    (f,),
-                    meta | {"group": "random", "seed": seed},
-                )
-            )
+        out.extend(_random_conditions(sets, cfg, f, cfg.top_fraction, f"masking/{f}", meta))
     return out
 
 
@@ -198,17 +205,7 @@ def dose_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]:
                     meta | {"group": "functional"},
                 )
             )
-            for s in range(cfg.seeds):
-                seed = cfg.seed + s
-                spec = _mask(sets.random(f, fraction, seed), cfg, f"random:{f}", seed=seed)
-                out.append(
-                    Condition(
-                        f"dose/{f}/{fraction}/random/{seed}",
-                        (spec,),
-                        (f,),
-                        meta | {"group": "random", "seed": seed},
-                    )
-                )
+            out.extend(_random_conditions(sets, cfg, f, fraction, f"dose/{f}/{fraction}", meta))
     return out
 
 
