@@ -249,6 +249,23 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN / infinite float replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def strict_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that any JSON parser reads: non-finite floats become null (see
+    :func:`finite`) instead of Python's ``NaN`` / ``Infinity`` extensions."""
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
 def write_jsonl_atomic(path: str | Path, records: Iterable[BaseModel]) -> int:
     """Write all records to ``path`` via temp file + rename; returns the count."""
     count = 0

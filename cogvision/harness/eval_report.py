@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cogvision.artifacts import write_manifest, write_text_atomic
+from cogvision.artifacts import strict_json, write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.answer import parse_answer
 from cogvision.harness.eval_markdown import write_report
@@ -288,9 +288,9 @@ def finalize(
     }
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
-        out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+        out / "samples.jsonl", "".join(strict_json(s, ensure_ascii=False) + "\n" for s in samples)
     )
-    write_text_atomic(out / "results.json", json.dumps(results, indent=1) + "\n")
+    write_text_atomic(out / "results.json", strict_json(results, indent=1) + "\n")
     plots = write_report(out, results, plan)
     write_manifest(
         out / "manifest.json",

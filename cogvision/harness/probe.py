@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from cogvision.artifacts import read_manifest, write_manifest, write_text_atomic
+from cogvision.artifacts import read_manifest, strict_json, write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.capture import CaptureRow, check_positions, read_index
 from cogvision.harness.lexical import lexical_features
@@ -257,7 +257,7 @@ def fit_probes(capture_dir: str | Path, out: str | Path, options: ProbeOptions, 
             "n_layers": data.n_layers, "n_heads": data.n_heads, "capture": str(capture_dir),
             "lexical_accuracy": lexical, "best_head": best, "best_score": best_score,
             "counts": _counts(data, splits), **info}
-    write_text_atomic(out / PROBE_JSON, json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(out / PROBE_JSON, strict_json(meta, indent=2) + "\n")
     used = {"fit": [data.rows[i].id for i in data.fit], "val": [data.rows[i].id for i in data.val],
             "splits": sorted({r.split for r in data.rows})}
     write_text_atomic(out / ROWS_JSON, json.dumps(used) + "\n")

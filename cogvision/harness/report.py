@@ -10,14 +10,13 @@ folder with ``summary.json``, ``summary.md`` and a manifest.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cogvision.artifacts import write_manifest, write_text_atomic
+from cogvision.artifacts import strict_json, write_manifest, write_text_atomic
 from cogvision.errors import require
 from cogvision.harness.heads import HeadId
 from cogvision.harness.probe import read_probe
@@ -122,7 +121,7 @@ def make_report(fit_dir: str | Path, select_dir: str | Path, out: str | Path, *,
                "layer_histogram": hist}
     label = "validation accuracy" if meta["method"] == "logistic" else "importance"
     plots = _plots(scores, functions, hist, out, label)
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", strict_json(summary, indent=2) + "\n")
     write_text_atomic(out / "summary.md", _markdown(summary))
     write_manifest(out / "manifest.json", "probe.report", config={"threshold": threshold},
                    inputs=[Path(fit_dir) / "scores.npy", Path(select_dir) / "heads.json"],

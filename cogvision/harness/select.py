@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from cogvision.artifacts import write_manifest, write_text_atomic
+from cogvision.artifacts import strict_json, write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.capture import read_index
 from cogvision.harness.heads import HeadId
@@ -134,7 +134,7 @@ def select_heads(fit_dir: str | Path, out: str | Path, options: SelectOptions, *
         entry["scores"] = [round(float(flat[i]), 6) for i in sets["selected"]]
         result["functions"][f] = entry
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / HEADS_JSON, json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / HEADS_JSON, strict_json(result, indent=2) + "\n")
     write_manifest(out / MANIFEST, "probe.select", config=config or options.model_dump(),
                    seed=options.seed, inputs=[fit_dir / "scores.npy", fit_dir / ROWS_JSON],
                    outputs=[out / HEADS_JSON], counts={"train_rows_checked": checked})

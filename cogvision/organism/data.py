@@ -9,12 +9,19 @@ answer and the end-of-turn token. The loss covers the answer, and ("dense" super
 also every earlier answer quoted in the prompt's "Previous steps" context. Per image patch the pool
 also holds the object's colour / shape / size (auxiliary targets for the vision tower and
 projector).
+
+"Drills" (issue 8's "several questions per image") pack many visual steps about one scene into one
+sequence in the same harness format: the scene's main question, then "Previous steps" holding the
+steps of several templates' programs on that scene plus a look-up of every occupied cell ("What
+colour is the object at row r, column c?") and of several objects' cells, all in the benchmark's
+own wording, each answer learned. They supervise the look-ups a question's wording names several
+times more densely than the benchmark's sequences, where most steps are text-only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,6 +38,7 @@ from cogvision.sources.synth import (
     render_png,
     to_records,
 )
+from cogvision.sources.synth.programs import function_label, pos
 from cogvision.sources.synth.scenes import COLOURS, SHAPES, SIZE_ORDER, Scene
 
 IGNORE = -100
@@ -48,6 +56,12 @@ class Pool:
     images: torch.Tensor  # [n, 3, H, W] uint8
     aux: torch.Tensor  # [n, grid*grid, 3] int64 (colour, shape, size; 0 = empty)
     kinds: list[tuple[str, ...]]  # program-step kind of each sub-question
+    scenes: list[Scene] = field(default_factory=list)  # scene graph of each item (for drills)
+
+    def head(self, n: int) -> Pool:
+        """The first ``n`` items."""
+        return Pool(self.items[:n], self.images[:n], self.aux[:n], self.kinds[:n],
+                    self.scenes[:n])
 
 
 def main_item(decomposition: Decomposition, image: Image.Image, split: str = "train") -> MainItem:
@@ -76,7 +90,7 @@ def build_pool(variant: str, n: int, seed: int, options: SceneOptions,
                templates: Sequence[str] | None = None) -> Pool:
     """``n`` scenes of the synthetic benchmark (as ``build_benchmark`` would draw them)."""
     chosen = [t for t in TEMPLATES[variant] if not templates or t.__name__ in templates]
-    items, images, aux, kinds = [], [], [], []
+    items, images, aux, kinds, scenes = [], [], [], [], []
     for index in range(n):
         rng = np.random.default_rng([seed, index])
         scene, program = generate_program(variant, index, rng, options, chosen)
@@ -87,7 +101,57 @@ def build_pool(variant: str, n: int, seed: int, options: SceneOptions,
         images.append(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1))
         aux.append(torch.from_numpy(patch_targets(scene)))
         kinds.append(tuple(s.kind for s in program.steps))
-    return Pool(items, torch.stack(images), torch.stack(aux), kinds)
+        scenes.append(scene)
+    return Pool(items, torch.stack(images), torch.stack(aux), kinds, scenes)
+
+
+CELL_QUESTIONS = (
+    ("What colour is the object at {cell}?", lambda o: o.colour),
+    ("What shape is the object at {cell}?", lambda o: o.shape),
+    ("What shape and size is the object at {cell}?", lambda o: f"{o.size} {o.shape}"),
+)
+"""Cell look-ups, worded as the templates word them."""
+MAX_DRILL_STEPS = 20
+"""The prompt numbers steps Q1..Q20 (the tokenizer's vocabulary)."""
+
+
+def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Generator,
+               *, programs: int = 3, positions: int = 3) -> MainItem:
+    """A drill about ``scene`` in harness format (see the module docstring).
+
+    Blocks, shuffled: ``programs`` random templates' programs that fit the scene (steps kept
+    together, so "it" and "that hexagon" keep their antecedents), one look-up per occupied cell
+    (colour, shape, or shape and size, at random) and ``positions`` "In which row and column is
+    <ref>?" steps; at most ``MAX_DRILL_STEPS`` steps, the last one asked as the sub-question.
+    """
+    blocks: list[list[tuple[str, str, str]]] = []
+    fitting = []
+    for template in TEMPLATES[variant]:
+        program = template(scene, rng)
+        if program is not None:
+            fitting.append(program)
+    for k in rng.permutation(len(fitting))[:programs]:
+        program = fitting[int(k)]
+        blocks.append([(st.question, st.answer, function_label(variant, st.kind))
+                       for st in program.steps])
+    for obj in scene.objects:
+        wording, read = CELL_QUESTIONS[int(rng.integers(len(CELL_QUESTIONS)))]
+        blocks.append([(wording.format(cell=pos(obj)), read(obj),
+                        function_label(variant, "attribute"))])
+    for k in rng.permutation(len(scene.objects))[:positions]:
+        obj = scene.objects[int(k)]
+        blocks.append([(f"In which row and column is {scene.ref(obj)}?", pos(obj),
+                        function_label(variant, "position"))])
+    steps: list[tuple[str, str, str]] = []
+    for k in rng.permutation(len(blocks)):
+        if len(steps) + len(blocks[int(k)]) <= MAX_DRILL_STEPS:
+            steps.extend(blocks[int(k)])
+    context = tuple((q, a) for q, a, _ in steps[:-1])
+    question, answer, function = steps[-1]
+    index = len(context)
+    sub = SubItem(subquestion_id(item.main_id, index), item.main_id, item.split, index, question,
+                  answer, function, context)
+    return MainItem(item.main_id, item.split, item.main_question, (sub,), item.image_loader)
 
 
 def pixels(images: torch.Tensor) -> torch.Tensor:
@@ -156,6 +220,21 @@ def encode_pool(processor: object, pool: Pool, *, n_image: int,
     return [encode_sub(processor, item, sub, i, n_image=n_image, prompt_options=options,
                        dense=dense)
             for i, item in enumerate(pool.items) for sub in item.subs]
+
+
+def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
+                  per_item: int = 1, prompt_options: PromptOptions | None = None,
+                  ) -> list[Sequence_]:
+    """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``."""
+    options = prompt_options or PromptOptions()
+    out = []
+    for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
+        rng = np.random.default_rng([seed, i])
+        for _ in range(per_item):
+            drill = drill_item(item, scene, variant, rng)
+            out.append(encode_sub(processor, drill, drill.subs[0], i, n_image=n_image,
+                                  prompt_options=options, dense=True))
+    return out
 
 
 @dataclass

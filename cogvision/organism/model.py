@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 import transformers as tf
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from cogvision.errors import UsageError
@@ -27,6 +27,21 @@ UNK, PAD, EOS, BOS = "[UNK]", "<|endoftext|>", "<|im_end|>", "<|endoftext|>"
 IMAGE_TOKEN = "<image>"
 SPECIALS = (UNK, "<|endoftext|>", "<|im_start|>", "<|im_end|>", IMAGE_TOKEN)
 _PRE_TOKENIZER = pre_tokenizers.Whitespace()  # \w+ | [^\w\s]+ ; newlines are separators only
+CELL_WORDS = r"row \d+, column \d+"
+"""A grid cell as the benchmark words it (``row 2, column 1``): one token with ``cell_words``."""
+
+
+def pre_tokenizer(cell_words: bool = False) -> Any:
+    """Whitespace-and-punctuation split; with ``cell_words`` a cell name stays one token.
+
+    Issue 8's diagnosis: a 4-layer decoder could not assemble "row 2 , column 1" from five tokens
+    into one query for the image token of that cell. As one token the name is a single key to
+    look up (and a single token to answer with); the prompt text is unchanged.
+    """
+    if not cell_words:
+        return _PRE_TOKENIZER
+    return pre_tokenizers.Split(Regex(rf"{CELL_WORDS}|\w+|[^\w\s]+"), behavior="removed",
+                                invert=True)
 
 
 @dataclass(frozen=True)
@@ -62,22 +77,28 @@ class OrganismSpec:
         return asdict(self)
 
 
-def words(texts: Iterable[str]) -> list[str]:
+def words(texts: Iterable[str], *, cell_words: bool = False) -> list[str]:
     """The word-level tokens of ``texts`` in first-seen order (the tokenizer's split)."""
     seen: dict[str, None] = {}
+    split = pre_tokenizer(cell_words)
     for text in texts:
-        for word, _ in _PRE_TOKENIZER.pre_tokenize_str(text):
+        for word, _ in split.pre_tokenize_str(text):
             seen.setdefault(word, None)
     return list(seen)
 
 
-def build_tokenizer(corpus: Iterable[str]) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer covering ``corpus`` (plus digits 0-99), with ChatML specials."""
+def build_tokenizer(corpus: Iterable[str], *, cell_words: bool = False, grid: int = 3
+                    ) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer covering ``corpus`` (plus digits 0-99 and, with ``cell_words``, every
+    cell name of the grid), with ChatML specials."""
     extra = [str(i) for i in range(100)]
-    vocab_words = [w for w in dict.fromkeys([*words(corpus), *extra]) if w not in SPECIALS]
+    if cell_words:
+        extra += [f"row {r}, column {c}" for r in range(1, grid + 1) for c in range(1, grid + 1)]
+    vocab_words = [w for w in dict.fromkeys([*words(corpus, cell_words=cell_words), *extra])
+                   if w not in SPECIALS]
     vocab = {tok: i for i, tok in enumerate([*SPECIALS, *vocab_words])}
     word_level = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-    word_level.pre_tokenizer = _PRE_TOKENIZER
+    word_level.pre_tokenizer = pre_tokenizer(cell_words)
     tok = PreTrainedTokenizerFast(
         tokenizer_object=word_level,
         unk_token=UNK,
@@ -144,10 +165,11 @@ def build_processor(spec: OrganismSpec, tok: PreTrainedTokenizerFast) -> tf.Llav
     )
 
 
-def build_organism(spec: OrganismSpec, corpus: Iterable[str], *, seed: int
+def build_organism(spec: OrganismSpec, corpus: Iterable[str], *, seed: int,
+                   cell_words: bool = False,
                    ) -> tuple[tf.LlavaForConditionalGeneration, tf.LlavaProcessor]:
     """A fresh (random) organism and its processor; weights drawn from ``seed``."""
-    tok = build_tokenizer(corpus)
+    tok = build_tokenizer(corpus, cell_words=cell_words, grid=spec.grid)
     config = build_config(spec, tok)
     # transformers initialises weights from the global RNG; fork it to leave the caller's state.
     with torch.random.fork_rng(devices=[]):

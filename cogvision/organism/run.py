@@ -76,7 +76,7 @@ def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | N
     def on_checkpoint(s: TrainState) -> None:
         save_checkpoint(model, processor, out)
         if s.step % config.eval_every == 0 and s.step < config.steps:
-            quick = evaluate_pool(model, processor, _head(pools.val, 60))
+            quick = evaluate_pool(model, processor, pools.val.head(60))
             s.history.append({"step": s.step, "val": {k: v["accuracy"] for k, v in
                                                       quick["per_function"].items()}})
             log.info("step %d val %s", s.step, s.history[-1]["val"])
@@ -91,12 +91,6 @@ def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | N
     write_text_atomic(out / HISTORY_NAME, json.dumps(state.history, indent=1))
     _write_manifest(out, config, model, state, result, started)
     return result
-
-
-def _head(pool: Any, n: int) -> Any:
-    from cogvision.organism.data import Pool
-
-    return Pool(pool.items[:n], pool.images[:n], pool.aux[:n], pool.kinds[:n])
 
 
 def _write_manifest(out: Path, config: TrainConfig, model: Any, state: TrainState,

@@ -6,7 +6,9 @@ and a capped run still yields the last checkpoint):
    object under each patch) through the vision tower and projector alone;
 2. ``steps`` steps of next-token loss on the answers of the harness-format sequences, plus the same
    auxiliary patch loss (weight ``aux_weight``); the first ``curriculum_fraction`` of them draw from
-   a pool of scenes with 1-3 objects, the rest from the full pool (with ``easy_mix`` of easy ones).
+   a pool of scenes with 1-3 objects, the rest from the full pool (with ``easy_mix`` of easy ones);
+   a share ``drill_mix`` of the steps trains on drills instead (many visual steps per scene, see
+   ``cogvision.organism.data``), in batches of ``drill_batch``.
 AdamW, linear warm-up then cosine decay. Checkpoints (``save_pretrained``) every
 ``checkpoint_every`` steps into ``out``; at the end the final model and a manifest with the
 per-function held-out accuracy.
@@ -34,7 +36,7 @@ from cogvision.sources.synth import SceneOptions
 
 log = logging.getLogger(__name__)
 
-POOL_SEED_OFFSET = {"corpus": 0, "easy": 1, "full": 2, "val": 3}
+POOL_SEED_OFFSET = {"corpus": 0, "easy": 1, "full": 2, "val": 3, "drill": 4}
 """Pools draw from seeds ``seed * 10 + offset``; held-out tests use other seeds (>= 10_000)."""
 
 
@@ -74,6 +76,9 @@ class TrainConfig(BaseModel):
     curriculum_fraction: float = 0.15
     easy_mix: float = 0.2
     dense: bool = True
+    cell_words: bool = Field(default=True, description="One token per grid cell name.")
+    drill_mix: float = Field(default=0.5, ge=0, le=1)
+    drill_batch: int = Field(default=8, ge=1)
     checkpoint_every: int = 200
     eval_every: int = 700
 
@@ -139,6 +144,7 @@ class Pools:
     val: od.Pool
     easy_seqs: list[od.Sequence_] = field(default_factory=list)
     full_seqs: list[od.Sequence_] = field(default_factory=list)
+    drill_seqs: list[od.Sequence_] = field(default_factory=list)
 
 
 def corpus_texts(config: TrainConfig, pools: list[od.Pool]) -> list[str]:
@@ -218,6 +224,8 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
     pad = model.config.text_config.pad_token_id
     easy = od.batches(pools.easy_seqs, pools.easy, pad, config.batch_size, generator)
     full = od.batches(pools.full_seqs, pools.full, pad, config.batch_size, generator)
+    drills = (od.batches(pools.drill_seqs, pools.full, pad, config.drill_batch, generator)
+              if pools.drill_seqs else None)
     curriculum = int(config.curriculum_fraction * config.steps)
     model.train()
     for step in range(config.steps):
@@ -225,7 +233,10 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
             group["lr"] = lr_at(step, config.steps, config, config.lr)
         use_easy = step < curriculum or (
             torch.rand((), generator=generator).item() < config.easy_mix)
-        batch = next(easy if use_easy else full).to(config.device)
+        use_drill = drills is not None and not use_easy and (
+            torch.rand((), generator=generator).item() < config.drill_mix)
+        source = drills if use_drill and drills is not None else easy if use_easy else full
+        batch = next(source).to(config.device)
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -255,10 +266,15 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
         model, processor = load_model(config.init_from, dtype="float32")
     else:
         model, processor = build_organism(
-            config.spec(), corpus_texts(config, [pools.easy, pools.full]), seed=config.seed)
+            config.spec(), corpus_texts(config, [pools.easy, pools.full]), seed=config.seed,
+            cell_words=config.cell_words)
     n_image = config.spec().image_tokens
     pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense)
     pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense)
+    if config.drill_mix > 0:
+        pools.drill_seqs = od.encode_drills(
+            processor, pools.full, config.variant, n_image=n_image,
+            seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
         heads = AuxHeads(config.d_model, config.grid)

@@ -38,7 +38,8 @@ def test_train_writes_a_loadable_model_with_manifest(tmp_path: Path) -> None:
     assert manifest["counts"]["steps_done"] == 4
     held_out = manifest["extra"]["held_out"]
     assert held_out["overall"]["n"] == sum(r["n"] for r in held_out["per_function"].values()) > 0
-    assert manifest["extra"]["pool_seeds"] == {"corpus": 0, "easy": 1, "full": 2, "val": 3}
+    assert manifest["extra"]["pool_seeds"] == {"corpus": 0, "easy": 1, "full": 2, "val": 3,
+                                              "drill": 4}
     result = CliRunner().invoke(app, ["organism", "eval", "--model", str(tmp_path / "m"),
                                       "--n", "3", "--seed", "10001"])
     assert result.exit_code == 0, result.output

@@ -95,3 +95,48 @@ def test_batches_are_reproducible_from_the_generator(pool: od.Pool, organism) ->
 def test_pools_of_both_variants_build(variant: str) -> None:
     pool = od.build_pool(variant, 5, 1, SceneOptions(96, 3, 0.0, 3, 7))
     assert len(pool.items) == 5 and pool.aux.shape == (5, 9, 3)
+
+
+def test_drills_ask_every_occupied_cell_with_answers_from_the_scene(pool: od.Pool) -> None:
+    for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
+        drill = od.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]))
+        (sub,) = drill.subs
+        steps = [*sub.context, (sub.question, sub.answer)]
+        assert 1 <= len(steps) <= od.MAX_DRILL_STEPS and sub.index == len(sub.context)
+        assert drill.main_question == item.main_question and drill.image() is item.image()
+        looked_up = set()
+        for question, answer in steps:
+            if " is the object at row " in question:  # a cell look-up: recompute its answer
+                row, col = (int(w) for w in question.rstrip("?").replace(",", "").split()[-3::2])
+                obj = scene.at(row - 1, col - 1)
+                assert obj is not None
+                looked_up.add((obj.row, obj.col))
+                expected = {"colour": obj.colour, "shape": obj.shape,
+                            "shape and size": f"{obj.size} {obj.shape}"}
+                kind = question.removeprefix("What ").split(" is the object")[0]
+                assert answer == expected[kind], question
+            if question.startswith("In which row and column is the "):
+                name = question.removeprefix("In which row and column is the ").rstrip("?")
+                (obj,) = [o for o in scene.objects  # the name is unique in its scene
+                          if set(name.split()) <= {o.size, o.colour, o.shape}]
+                assert answer == f"row {obj.row + 1}, column {obj.col + 1}"
+        # Every occupied cell is looked up unless the 20-step cap cut its block.
+        assert looked_up <= {(o.row, o.col) for o in scene.objects}
+        if len(steps) < od.MAX_DRILL_STEPS - 7:
+            assert looked_up == {(o.row, o.col) for o in scene.objects}
+
+
+def test_drill_sequences_learn_every_answer(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    _, processor = organism
+    tok = processor.tokenizer
+    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5)
+    again = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5)
+    assert len(seqs) == len(pool.items)
+    assert all(torch.equal(a.ids, b.ids) for a, b in zip(seqs, again, strict=True))
+    drill = od.drill_item(pool.items[0], pool.scenes[0], "cogvision",
+                          np.random.default_rng([5, 0]))
+    sub = drill.subs[0]
+    learned = tok.decode(seqs[0].ids[seqs[0].labels != od.IGNORE].tolist()).split()
+    answers = [a for _, a in sub.context] + [sub.answer]
+    assert learned == [w for a in answers for w in tok.tokenize(a)] + ["<|im_end|>"]
+    assert tok.unk_token_id not in seqs[0].ids

@@ -57,3 +57,24 @@ def test_saved_organism_loads_like_any_hf_model(organism, pool: od.Pool, tmp_pat
                            max_new_tokens=4)
     assert [x.sub_id for x in answers] == [s.id for s in item.subs]
     assert all(0 <= x.n_tokens <= 4 for x in answers)
+
+
+def test_cell_words_make_a_cell_name_one_token_and_round_trip(pool: od.Pool, tmp_path: Path
+                                                                ) -> None:
+    texts = [f"{s.question} {s.answer}" for item in pool.items for s in item.subs]
+    tok = build_tokenizer(texts, cell_words=True, grid=3)
+    text = "Q1: In which row and column is the red circle?\nA1: row 2, column 3\nrow 2"
+    tokens = tok.tokenize(text)
+    assert "row 2, column 3" in tokens and tokens[-2:] == ["row", "2"]
+    assert all(f"row {r}, column {c}" in tok.get_vocab() for r in (1, 2, 3) for c in (1, 2, 3))
+    answer_ids = tok("row 3, column 1", add_special_tokens=False)["input_ids"]
+    assert len(answer_ids) == 1 and tok.decode(answer_ids) == "row 3, column 1"
+    for item in pool.items:  # every benchmark answer still round-trips, none is unknown
+        for sub in item.subs:
+            ids = tok(sub.answer, add_special_tokens=False)["input_ids"]
+            assert tok.unk_token_id not in ids
+            assert normalize(tok.decode(ids)) == normalize(sub.answer)
+    tok.save_pretrained(tmp_path)  # the split survives save_pretrained / from_pretrained
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize(text) == tokens

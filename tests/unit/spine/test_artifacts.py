@@ -166,3 +166,12 @@ def test_redact_leaves_ordinary_values() -> None:
         "hf_token": "***",
         "OPENAI_API_KEY": "***",
     }
+
+
+def test_strict_json_writes_null_for_non_finite_floats() -> None:
+    from cogvision.artifacts import strict_json
+
+    value = {"t": float("inf"), "p": float("nan"), "rows": [1.5, float("-inf"), (2, "x")], "n": 3}
+    text = strict_json(value, indent=1)
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {"t": None, "p": None, "rows": [1.5, None, [2, "x"]], "n": 3}
