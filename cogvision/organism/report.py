@@ -74,3 +74,33 @@ def harness_summary(run: str | Path) -> str:
         parts += ["", "Cross-function matrix (accuracy, %):", "", cross_table(results), "",
                   "Function specificity (points):", "", specificity_table(rows).rstrip()]
     return "\n".join(parts) + "\n"
+
+
+def masking_record(run: str | Path, functions: list[str], *, fresh_seed: int = 10_002,
+                   fresh_n: int = 60, epsilon: float = 0.001) -> dict[str, Any]:
+    """The numbers ``tests/integration/organism/test_shipped_masking.py`` checks, taken from a
+    ``cogvision eval`` run folder: per function its selected heads and the recorded baseline,
+    functional and random-head accuracies (written as ``models/<organism>/masking_record.json``).
+    """
+    run = Path(run)
+    results = json.loads((run / "results.json").read_text())
+    rows = {r["function"]: r for r in results["masking"]}
+    unknown = [f for f in functions if f not in rows]
+    if unknown:
+        raise ValueError(f"{run}/results.json: no masking row for {unknown}; "
+                         f"functions: {sorted(rows)}")
+    checks = []
+    for f in functions:
+        r = rows[f]
+        entry = {"function": f, "heads": results["heads"][f"masking/{f}/functional"],
+                 **{k: round(r[k], 2) for k in ("baseline", "functional", "random_mean",
+                                                "random_std")},
+                 "p_holm": None if r.get("p_holm") is None else round(r["p_holm"], 4)}
+        if r.get("degenerate"):
+            entry["degenerate"] = True
+        checks.append(entry)
+    probe = json.loads((run / "probe" / "probe.json").read_text())
+    return {"source": f"benchmarks/organism.md (cogvision eval, probe {probe['method']} at "
+                      f"{probe['position']}, exact match)",
+            "epsilon": epsilon, "scope": "all", "fresh_seed": fresh_seed, "fresh_n": fresh_n,
+            "checks": checks}
