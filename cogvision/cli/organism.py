@@ -19,11 +19,11 @@ organism_app = typer.Typer(help="Train or evaluate the model organism (a small L
 def train_cmd(
     out: Annotated[Path, typer.Option(help="Model folder to write (save_pretrained + manifest).")],
     variant: Annotated[str | None, typer.Option(
-        help="Synthetic template set: cogvision or cogvsr. [default: cogvision]")] = None,
+        help="Synthetic template set: cogvision or cogvsr. \\[default: cogvision]")] = None,
     seed: Annotated[int | None, typer.Option(
-        help="Seed of weights, data pools and batch order. [default: 0]")] = None,
+        help="Seed of weights, data pools and batch order. \\[default: 0]")] = None,
     minutes: Annotated[float | None, typer.Option(
-        help="Wall-time cap; a capped run keeps its last checkpoint. [default: 60]")] = None,
+        help="Wall-time cap; a capped run keeps its last checkpoint. \\[default: 60]")] = None,
     config: ConfigOption = None,
     overrides: OverrideOption = None,
 ) -> None:

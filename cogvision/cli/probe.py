@@ -22,9 +22,9 @@ def capture_cmd(
     out: Annotated[Path | None, typer.Option(help="Output folder (resumes if it exists).")] = None,
     position: Annotated[list[str] | None, typer.Option(
         "--position", help="last_prompt | first_generated | answer_mean | topk_answer "
-        "(repeatable). [default: last_prompt]")] = None,
+        "(repeatable). \\[default: last_prompt]")] = None,
     split: Annotated[list[str] | None, typer.Option(
-        "--split", help="Splits to capture (repeatable). [default: train]")] = None,
+        "--split", help="Splits to capture (repeatable). \\[default: train]")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N main questions.")] = None,
     config: ConfigOption = None,
     overrides: OverrideOption = None,
@@ -64,9 +64,9 @@ def fit_cmd(
     capture_dir: Annotated[Path, typer.Argument(help="A capture folder.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     method: Annotated[str | None, typer.Option(
-        help="logistic | joint_mlp. [default: logistic]")] = None,
+        help="logistic | joint_mlp. \\[default: logistic]")] = None,
     position: Annotated[str | None, typer.Option(
-        help="Captured position to probe. [default: last_prompt]")] = None,
+        help="Captured position to probe. \\[default: last_prompt]")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for balancing and splits.")] = None,
     config: ConfigOption = None,
     overrides: OverrideOption = None,
@@ -101,9 +101,9 @@ def select_cmd(
     fit_dir: Annotated[Path, typer.Argument(help="A fit folder.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     method: Annotated[str | None, typer.Option(
-        help="top_p | top_k | elbow | threshold. [default: top_p]")] = None,
-    top_p: Annotated[float | None, typer.Option(help="Fraction of heads. [default: 0.1]")] = None,
-    top_k: Annotated[int | None, typer.Option(help="Heads per function. [default: 48]")] = None,
+        help="top_p | top_k | elbow | threshold. \\[default: top_p]")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Fraction of heads. \\[default: 0.1]")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Heads per function. \\[default: 48]")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the random control.")] = None,
     config: ConfigOption = None,
     overrides: OverrideOption = None,

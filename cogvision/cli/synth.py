@@ -17,25 +17,26 @@ def synth(
     ],
     variant: Annotated[
         str | None,
-        typer.Option(help="Template set and taxonomy: cogvision or cogvsr. [default: cogvision]"),
+        typer.Option(help="Template set and taxonomy: cogvision or cogvsr. \\[default: cogvision]"),
     ] = None,
     n: Annotated[
         int | None,
-        typer.Option("--n", help="Number of main questions, one scene each. [default: 100]"),
+        typer.Option("--n", help="Number of main questions, one scene each. \\[default: 100]"),
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(help="Seed: the same seed gives byte-identical files. [default: 0]"),
+        typer.Option(help="Seed: the same seed gives byte-identical files. \\[default: 0]"),
     ] = None,
     image_size: Annotated[
-        int | None, typer.Option(help="Image side in pixels, a multiple of --grid. [default: 128]")
+        int | None,
+        typer.Option(help="Image side in pixels, a multiple of --grid. \\[default: 128]"),
     ] = None,
     grid: Annotated[
-        int | None, typer.Option(help="Cells per side; one object per cell. [default: 4]")
+        int | None, typer.Option(help="Cells per side; one object per cell. \\[default: 4]")
     ] = None,
     jitter: Annotated[
         float | None,
-        typer.Option(help="0..1: how far objects may move off their cell centre. [default: 0]"),
+        typer.Option(help="0..1: how far objects may move off their cell centre. \\[default: 0]"),
     ] = None,
     template: Annotated[
         list[str] | None,

@@ -78,3 +78,10 @@ def test_training_continues_from_a_saved_organism(tmp_path: Path) -> None:
     assert any(not (a[k] == b[k]).all() for k in a)  # trained further
     manifest = json.loads((tmp_path / "b" / MANIFEST_NAME).read_text())
     assert manifest["config"]["init_from"] == str(tmp_path / "a")
+
+
+@pytest.mark.parametrize("command", [["synth"], ["organism", "train"], ["probe", "select"]])
+def test_help_shows_the_defaults(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert result.output.count("[default:") >= 3, result.output
