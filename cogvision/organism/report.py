@@ -58,6 +58,29 @@ def cross_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def dose_table(results: dict[str, Any]) -> str:
+    """Functional / random (mean ± std) accuracy per function and share of heads masked."""
+    fractions = sorted({d["fraction"] for d in results["dose"]})
+    cells = {(d["function"], d["fraction"]): d for d in results["dose"]}
+    functions = list(dict.fromkeys(d["function"] for d in results["dose"]))
+    lines = ["| function | " + " | ".join(f"{100 * f:g}%" for f in fractions) + " |",
+             "|---" * (len(fractions) + 1) + "|"]
+    for f in functions:
+        row = [cells.get((f, x)) for x in fractions]
+        lines.append(f"| {f} | " + " | ".join(
+            "-" if d is None else f"{d['functional']:.0f} / {d['random_mean']:.0f}±"
+            f"{d['random_std']:.0f}" for d in row) + " |")
+    return "\n".join(lines)
+
+
+def steer_table(results: dict[str, Any]) -> str:
+    lines = ["| function | before | after | change |", "|---|---|---|---|"]
+    for r in results["steer"]:
+        lines.append(f"| {r['function']}{' ' + r['group'] if r.get('group') else ''} | "
+                     f"{_f(r['before'])} | {_f(r['after'])} | {r['delta']:+.1f} |")
+    return "\n".join(lines)
+
+
 def harness_summary(run: str | Path) -> str:
     """All tables of one run folder as Markdown."""
     run = Path(run)
@@ -73,6 +96,11 @@ def harness_summary(run: str | Path) -> str:
         rows = results.get("specificity") or function_specificity(results["cross"])
         parts += ["", "Cross-function matrix (accuracy, %):", "", cross_table(results), "",
                   "Function specificity (points):", "", specificity_table(rows).rstrip()]
+    if results.get("dose"):
+        parts += ["", "Dose-response (functional / random mean±std over the seeds, %; share of "
+                  "heads masked, top-ranked by the function's probe):", "", dose_table(results)]
+    if results.get("steer"):
+        parts += ["", "Steering:", "", steer_table(results)]
     return "\n".join(parts) + "\n"
 
 

@@ -66,9 +66,9 @@ class TrainConfig(BaseModel):
     vision_steps: int = 400
     vision_lr: float = 1e-3
     aux_head_lr: float = 1e-2
-    steps: int = 2800
+    steps: int = 5000
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 1e-3
     min_lr: float = 1e-4
     warmup: int = 100
     weight_decay: float = 0.01
@@ -77,10 +77,10 @@ class TrainConfig(BaseModel):
     easy_mix: float = 0.2
     dense: bool = True
     cell_words: bool = Field(default=True, description="One token per grid cell name.")
-    drill_mix: float = Field(default=0.5, ge=0, le=1)
+    drill_mix: float = Field(default=0.0, ge=0, le=1)
     drill_batch: int = Field(default=8, ge=1)
     checkpoint_every: int = 200
-    eval_every: int = 700
+    eval_every: int = 1000
 
     def spec(self) -> OrganismSpec:
         return OrganismSpec(image_size=self.image_size, grid=self.grid, d_model=self.d_model,
