@@ -31,7 +31,7 @@ def train_cmd(
     pre-train its vision side on per-patch attributes, train it on the synthetic sub-questions in
     the harness's prompt format on CPU, and score it per function on held-out scenes.
 
-    Options under -C: steps, batch_size, lr, d_model, n_layers, n_heads, threads, device, ...
+    -C options (all recorded in the manifest): steps, lr, cell_words, drill_mix, n_layers, ...
 
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
     """
