@@ -80,6 +80,13 @@ def _print(result: dict) -> None:  # type: ignore[type-arg]
     table.add_row("[bold]all", str(result["overall"]["n"]),
                   f"{100 * result['overall']['accuracy']:.1f}%")
     console.print(table)
+    if result.get("per_kind"):  # issue 8's goals are per program-step kind
+        kinds = Table(title="per program-step kind")
+        for column, justify in (("kind", "left"), ("n", "right"), ("accuracy", "right")):
+            kinds.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for name, row in result["per_kind"].items():
+            kinds.add_row(name, str(row["n"]), f"{100 * row['accuracy']:.1f}%")
+        console.print(kinds)
 
 
 def register(app: typer.Typer) -> None:

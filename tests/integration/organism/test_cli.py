@@ -43,7 +43,7 @@ def test_train_writes_a_loadable_model_with_manifest(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["organism", "eval", "--model", str(tmp_path / "m"),
                                       "--n", "3", "--seed", "10001"])
     assert result.exit_code == 0, result.output
-    assert "held-out accuracy" in result.output
+    assert "held-out accuracy" in result.output and "per program-step kind" in result.output
 
 
 def test_training_is_reproducible_from_the_seed(tmp_path: Path) -> None:
