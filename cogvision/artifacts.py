@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -252,7 +253,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def finite(value: Any) -> Any:
     """``value`` with every NaN / infinite float replaced by None (JSON has neither)."""
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -233,9 +233,10 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
             group["lr"] = lr_at(step, config.steps, config, config.lr)
         use_easy = step < curriculum or (
             torch.rand((), generator=generator).item() < config.easy_mix)
-        use_drill = drills is not None and not use_easy and (
-            torch.rand((), generator=generator).item() < config.drill_mix)
-        source = drills if use_drill and drills is not None else easy if use_easy else full
+        source = easy if use_easy else full
+        if drills is not None and not use_easy and (
+                torch.rand((), generator=generator).item() < config.drill_mix):
+            source = drills
         batch = next(source).to(config.device)
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
         opt.zero_grad(set_to_none=True)
