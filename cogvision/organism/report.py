@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cogvision.harness.eval_plots import key_caption, short_labels
 from cogvision.harness.specificity import function_specificity, specificity_table
 from cogvision.harness.stats import NO_VARIANCE
 
@@ -42,20 +43,17 @@ def masking_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def initials(name: str) -> str:
-    """``Low-level Visual Reception`` -> ``LVR`` (column heads of the cross matrix)."""
-    return "".join(w[0] for w in name.replace("-", " ").split() if w[0].isupper())
-
-
 def cross_table(results: dict[str, Any]) -> str:
+    """The cross-function matrix, columns keyed as in ``report.md`` and the plots, keys below."""
     cross = results["cross"]
-    short = [initials(e) for e in cross["evaluated"]]
+    labels = short_labels(list(dict.fromkeys([*cross["evaluated"], *cross["masked"]])))
+    short = [labels[e] for e in cross["evaluated"]]
     lines = ["| masked \\ evaluated | " + " | ".join(short) + " |",
              "|---" * (len(short) + 1) + "|",
              "| (none: baseline) | " + " | ".join(_f(b) for b in cross["baseline"]) + " |"]
     for name, row in zip(cross["masked"], cross["accuracy"], strict=True):
         lines.append(f"| {name} | " + " | ".join(_f(a) for a in row) + " |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", key_caption(labels)])
 
 
 def dose_table(results: dict[str, Any]) -> str:
