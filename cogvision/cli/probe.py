@@ -65,13 +65,19 @@ def fit_cmd(
     out: Annotated[Path, typer.Option(help="Output folder.")],
     method: Annotated[str | None, typer.Option(
         help="logistic | joint_mlp. \\[default: logistic]")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="function (one-vs-rest over functions, CogVision) | answer (which answer, within "
+             "each function). \\[default: function]")] = None,
     position: Annotated[str | None, typer.Option(
         help="Captured position to probe. \\[default: last_prompt]")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for balancing and splits.")] = None,
     config: ConfigOption = None,
     overrides: OverrideOption = None,
 ) -> None:
-    """Fit one-vs-rest probes for every head and function on the train split.
+    """Fit probes for every head and function on the train split.
+
+    --target function asks whether a head tells one function's sub-questions from the rest;
+    --target answer asks whether it tells which answer comes, within each function.
 
     Other options (-C): rows=correct|all, val_fraction, l2, max_iter, head_chunk, device,
     lexical_baseline, mlp_epochs.
@@ -81,11 +87,11 @@ def fit_cmd(
     from cogvision.config import resolve
     from cogvision.harness.probe import ProbeOptions, fit_probes
 
-    flags = {"method": method, "position": position, "seed": seed}
+    flags = {"method": method, "target": target, "position": position, "seed": seed}
     cfg = resolve(ProbeOptions, path=config, overrides=overrides, flags=flags)
     with console.status("fitting probes"):
         result = fit_probes(capture_dir, out, cfg)
-    table = Table(title=f"{result.method} probes on {result.n_rows} train rows")
+    table = Table(title=f"{result.method} probes of the {cfg.target} on {result.n_rows} train rows")
     for column in ("function", "best head", "score", "lexical baseline"):
         table.add_column(column)
     for f in result.functions:

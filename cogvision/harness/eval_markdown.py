@@ -8,6 +8,7 @@ the function specificity of every masking effect under the cross-function matrix
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,24 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _probe_section(probe: dict[str, Any]) -> str:
+    """Best head per function next to the lexical baseline (and chance for answer probes): a probe
+    no better than the question's wording has not shown that heads carry the function."""
+    chance = probe.get("chance") or {}
+    headers = ["function", "best head", "validation acc.", "lexical baseline",
+               *(["chance"] if chance else [])]
+    rows = [[f, probe["best_head"].get(f, "-"), _or_dash(probe["best_score"].get(f)),
+             _or_dash(probe["lexical_accuracy"].get(f)),
+             *([_or_dash(chance.get(f))] if chance else [])] for f in probe["functions"]]
+    return (f"Probe `{probe['method']}` of the {probe.get('target', 'function')} at "
+            f"`{probe['position']}` (train split only; lexical baseline: the same probe on the "
+            f"question's words).\n\n" + _table(headers, rows))
+
+
+def _or_dash(v: float | None) -> Any:
+    return "-" if v is None else float(v)
 
 
 def _baseline_section(results: dict[str, Any], primary: str) -> str:
@@ -142,6 +161,8 @@ def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> li
     parts.append(
         f"## Head importance (train probes)\n\n![importance](importance.png)\n\n{caption}\n"
     )
+    if (out / "probe" / "probe.json").is_file():
+        parts.append(_probe_section(json.loads((out / "probe" / "probe.json").read_text())))
     parts.append(_baseline_section(results, s["primary_metric"]))
     if "masking" in results:
         parts.append(_masking_section(results["masking"]))

@@ -14,6 +14,9 @@ the mean |sum_d grad x activation| of the f logit over f's training rows.
 
 A lexical baseline (the same probe on bag-of-words features of the sub-question text) is reported
 next to head accuracies: one-vs-rest probes can succeed by reading the question's wording alone.
+
+``target=answer`` probes the answer content instead of the function
+(:mod:`cogvision.harness.answer_probe`): within each function, which answer the head predicts.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class ProbeOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: str = "logistic"
+    target: Literal["function", "answer"] = Field(
+        default="function", description="function: one-vs-rest over functions (CogVision); "
+        "answer: the answer value within each function (answer_probe)")
     position: str = "last_prompt"
     rows: Literal["correct", "all"] = "correct"
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
@@ -148,7 +154,7 @@ def function_splits(data: ProbeData, options: ProbeOptions,
     return out
 
 
-def _head_batches(n: int, chunk: int) -> list[slice]:
+def head_batches(n: int, chunk: int) -> list[slice]:
     step = chunk or n
     return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
@@ -165,17 +171,17 @@ def logistic_scores(data: ProbeData, splits: dict[str, FunctionSplit | None],
             continue
         y_fit = torch.from_numpy(split.fit_y).to(device)
         y_val = torch.from_numpy(split.val_y).to(device)
-        for heads in _head_batches(n_total, options.head_chunk):
-            x_fit = _heads_major(data.x, split.fit, heads, device)  # [h, n_fit, d]
+        for heads in head_batches(n_total, options.head_chunk):
+            x_fit = heads_major(data.x, split.fit, heads, device)  # [h, n_fit, d]
             w = fit_logistic(x_fit, y_fit, lam=options.l2, max_iter=options.max_iter,
                              tol=options.tol)
             del x_fit
-            x_val = _heads_major(data.x, split.val, heads, device)
+            x_val = heads_major(data.x, split.val, heads, device)
             scores[fi, heads] = accuracy(w, x_val, y_val).cpu().numpy()
     return scores.reshape(len(data.functions), data.n_layers, data.n_heads)
 
 
-def _heads_major(x: torch.Tensor, rows: np.ndarray, heads: slice,
+def heads_major(x: torch.Tensor, rows: np.ndarray, heads: slice,
                  device: torch.device) -> torch.Tensor:
     """x[rows][:, heads] as float32 [heads, rows, d] on ``device``."""
     picked = x[torch.from_numpy(rows), heads]  # [n, h, d] fp16
@@ -237,12 +243,22 @@ def fit_probes(capture_dir: str | Path, out: str | Path, options: ProbeOptions, 
     if options.method not in PROBE_METHODS:
         raise UsageError(f"unknown probe method {options.method!r}; known: "
                          f"{', '.join(PROBE_METHODS)}")
+    if options.target == "answer" and options.method != "logistic":
+        raise UsageError(f"probe target 'answer' is fitted with method 'logistic', not "
+                         f"{options.method!r}")
     out = Path(out)
     rng = np.random.default_rng(options.seed)
     data = load_probe_data(capture_dir, options, rng)
-    splits = function_splits(data, options, rng)
-    scores, info = PROBE_METHODS[options.method](data, splits, options, rng)
-    lexical = lexical_accuracy(data, splits, options) if options.lexical_baseline else {}
+    if options.target == "answer":
+        from cogvision.harness.answer_probe import answer_scores
+
+        scores, info = answer_scores(data, options)
+        lexical = info.pop("lexical_accuracy", {})
+    else:
+        splits = function_splits(data, options, rng)
+        scores, info = PROBE_METHODS[options.method](data, splits, options, rng)
+        lexical = lexical_accuracy(data, splits, options) if options.lexical_baseline else {}
+        info["counts"] = _counts(data, splits)
     out.mkdir(parents=True, exist_ok=True)
     with (out / SCORES).open("wb") as fh:
         np.save(fh, scores.astype(np.float32), allow_pickle=False)
@@ -253,10 +269,10 @@ def fit_probes(capture_dir: str | Path, out: str | Path, options: ProbeOptions, 
         flat = int(np.nanargmax(scores[fi]))
         best[f] = str(HeadId.from_flat(flat, data.n_heads))
         best_score[f] = float(scores[fi].reshape(-1)[flat])
-    meta = {"method": options.method, "position": options.position, "functions": data.functions,
+    meta = {"method": options.method, "target": options.target, "position": options.position,
+            "functions": data.functions,
             "n_layers": data.n_layers, "n_heads": data.n_heads, "capture": str(capture_dir),
-            "lexical_accuracy": lexical, "best_head": best, "best_score": best_score,
-            "counts": _counts(data, splits), **info}
+            "lexical_accuracy": lexical, "best_head": best, "best_score": best_score, **info}
     write_text_atomic(out / PROBE_JSON, strict_json(meta, indent=2) + "\n")
     used = {"fit": [data.rows[i].id for i in data.fit], "val": [data.rows[i].id for i in data.val],
             "splits": sorted({r.split for r in data.rows})}

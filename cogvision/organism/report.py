@@ -23,13 +23,17 @@ def _p(row: dict[str, Any], key: str) -> str:
 
 
 def probe_table(probe: dict[str, Any], heads: dict[str, list[str]]) -> str:
-    lines = ["| function | best head | best probe acc. | lexical baseline | functional heads |",
-             "|---|---|---|---|---|"]
+    """Best head, its validation accuracy, the lexical baseline (and chance, for answer probes)."""
+    chance = probe.get("chance") or {}
+    extra = " chance |" if chance else ""
+    lines = ["| function | best head | best probe acc. | lexical baseline |" + extra +
+             " functional heads |", "|---|---|---|---|" + ("---|" if chance else "") + "---|"]
     for f in probe["functions"]:
         chosen = heads.get(f"masking/{f}/functional", [])
-        lines.append(f"| {f} | {probe['best_head'].get(f, '-')} | "
-                     f"{_f(probe['best_score'].get(f), 3)} | "
-                     f"{_f(probe['lexical_accuracy'].get(f), 3)} | {' '.join(chosen) or '-'} |")
+        cells = [probe["best_head"].get(f, "-"), _f(probe["best_score"].get(f), 3),
+                 _f(probe["lexical_accuracy"].get(f), 3),
+                 *([_f(chance.get(f), 3)] if chance else []), " ".join(chosen) or "-"]
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -86,7 +90,8 @@ def harness_summary(run: str | Path) -> str:
     probe = json.loads((run / "probe" / "probe.json").read_text())
     parts = [f"Primary metric: `{results['summary']['primary_metric']}`; "
              f"{results['summary']['test_subquestions']} test sub-questions; probe "
-             f"`{probe['method']}` at `{probe['position']}`.",
+             f"`{probe['method']}` of the {probe.get('target', 'function')} at "
+             f"`{probe['position']}`.",
              "", "Probes (train split; validation accuracy) and the heads selected:", "",
              probe_table(probe, results["heads"]), "", "Masking on the test split:", "",
              masking_table(results)]

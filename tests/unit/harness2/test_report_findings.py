@@ -17,7 +17,7 @@ from cogvision.harness.experiments import build_conditions as build
 from cogvision.harness.plan import condition_json
 from cogvision.harness.specificity import function_specificity, specificity_table
 from cogvision.harness.stats import NO_VARIANCE, holm
-from cogvision.organism.report import masking_table
+from cogvision.organism.report import masking_table, probe_table
 
 CROSS = {
     "masked": ["A", "B"],
@@ -203,3 +203,33 @@ def test_cli_and_organism_tables_print_no_variance(
     line_a = next(line for line in table.splitlines() if line.startswith("| A |"))
     assert line_a.endswith(f"| {NO_VARIANCE} | {NO_VARIANCE} |")
     assert NO_VARIANCE not in next(line for line in table.splitlines() if line.startswith("| B"))
+
+
+def test_report_shows_probe_scores_beside_lexical_baseline(tmp_path: Path) -> None:
+    probe = {"method": "logistic", "target": "answer", "position": "last_prompt",
+             "functions": ["Low-level Visual Reception", "Math Reasoning"],
+             "best_head": {"Low-level Visual Reception": "L3H2"},
+             "best_score": {"Low-level Visual Reception": 0.875},
+             "lexical_accuracy": {"Low-level Visual Reception": 0.25, "Math Reasoning": None},
+             "chance": {"Low-level Visual Reception": 0.3125, "Math Reasoning": None}}
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "probe.json").write_text(json.dumps(probe))
+    metrics = {"exact_match": {"Low-level Visual Reception": 83.0, "Math Reasoning": 95.0}}
+    _, report = _report(tmp_path, metrics)
+    section = report.split("## Head importance")[1].split("## Baseline")[0]
+    assert "Probe `logistic` of the answer at `last_prompt`" in section
+    assert "| function | best head | validation acc. | lexical baseline | chance |" in section
+    assert "| Low-level Visual Reception | L3H2 | 0.88 | 0.25 | 0.31 |" in section
+    assert "| Math Reasoning | - | - | - | - |" in section
+
+
+def test_organism_probe_table_has_chance_only_for_answer_probes() -> None:
+    probe = {"functions": ["A", "B"], "best_head": {"A": "L0H1"}, "best_score": {"A": 0.9},
+             "lexical_accuracy": {"A": 0.5, "B": None}}
+    heads = {"masking/A/functional": ["L0H1", "L2H0"]}
+    table = probe_table(probe, heads)
+    assert "chance" not in table and "| A | L0H1 | 0.900 | 0.500 | L0H1 L2H0 |" in table
+    table = probe_table({**probe, "chance": {"A": 0.4, "B": None}}, heads)
+    assert "| lexical baseline | chance | functional heads |" in table
+    assert "| A | L0H1 | 0.900 | 0.500 | 0.400 | L0H1 L2H0 |" in table
+    assert "| B | - | - | - | - | - |" in table
