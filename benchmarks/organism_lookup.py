@@ -36,6 +36,7 @@ from cogvision.organism.train import (
     corpus_texts,
     lm_step,
     lr_at,
+    optimiser_step,
     vision_pretrain,
 )
 from cogvision.sources.synth import SceneOptions
@@ -117,15 +118,10 @@ def main() -> None:
     start = time.monotonic()
     model.train()
     for step in range(args.steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, args.steps, config, args.lr)
         batch = next(batches)
         current["aux"] = batch.aux
         loss, lm, _ = lm_step(model, heads, batch, 0.5)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimiser_step(opt, params, loss, lr_at(step, args.steps, config, args.lr))
         if (step + 1) % 100:
             continue
         model.eval()

@@ -196,6 +196,17 @@ def vision_pretrain(model: Any, heads: AuxHeads, pool: od.Pool, config: TrainCon
     return [round(float(a), 4) for a in accs.cpu()]
 
 
+def optimiser_step(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+                   loss: torch.Tensor, lr: float) -> None:
+    """One step at learning rate ``lr``, gradients clipped to norm 1."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
 def lm_step(model: Any, heads: AuxHeads, batch: od.Batch, aux_weight: float
             ) -> tuple[torch.Tensor, float, float]:
     """Answer loss + auxiliary patch loss of one batch."""
@@ -229,8 +240,6 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
     curriculum = int(config.curriculum_fraction * config.steps)
     model.train()
     for step in range(config.steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, config.steps, config, config.lr)
         use_easy = step < curriculum or (
             torch.rand((), generator=generator).item() < config.easy_mix)
         source = easy if use_easy else full
@@ -239,10 +248,7 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
             source = drills
         batch = next(source).to(config.device)
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimiser_step(opt, params, loss, lr_at(step, config.steps, config, config.lr))
         state.step = step + 1
         if step % 50 == 0:
             state.history.append({"step": step, "lm_loss": round(lm, 4), "aux_loss": round(aux, 4)})
