@@ -31,9 +31,10 @@ def train_cmd(
     pre-train its vision side on per-patch attributes, train it on the synthetic sub-questions in
     the harness's prompt format on CPU, and score it per function on held-out scenes.
 
-    -C options (all recorded in the manifest): steps, lr, cell_words, drill_mix, n_layers, ...
+    -C options (recorded in the manifest): steps, lr, init_from, threads, drill_mix, ...
 
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
+    (the shipped organism adds a second stage: benchmarks/organism.md)
     """
     from cogvision.config import resolve
     from cogvision.organism.run import check, run_training
