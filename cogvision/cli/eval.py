@@ -48,6 +48,14 @@ def evaluate(
     Writes OUT/samples.jsonl, results.json, report.md (+ PNG plots) and manifest.json. A killed
     run continues where it stopped when run again with the same arguments.
 
+    Useful -C options:
+
+    probe.target=answer: probe the answer content instead of the function
+
+    experiments.random_control=layer_matched: random heads from the same layers
+
+    scoring.primary=exact_match; capture.positions=\\[answer_mean]
+
     Example: cogvision eval --model work/tiny --data work/synth --out work/eval -e masking -e dose
     """
     if ctx.invoked_subcommand is not None:

@@ -90,6 +90,9 @@ def _masking_section(masking: Sequence[dict[str, Any]]) -> str:
     text = "## Masking: functional vs random vs lowest heads\n\n" + _table(
         [*headers, "p (Holm)"], rows
     )
+    if masking and masking[0].get("random_control") == "layer_matched":
+        text += ("\nRandom heads are layer-matched: as many from each layer as the functional "
+                 "set has there.\n")
     if any(r.get("degenerate") for r in masking):
         text += (
             f"\n{NO_VARIANCE}: the random-head accuracies are equal over all seeds and the "

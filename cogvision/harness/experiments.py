@@ -4,7 +4,8 @@ A :class:`Condition` is a named list of intervention specs evaluated on the test
 some functions. Experiments (CogVision §4, REFERENCE.md):
 
 - ``masking``: per function, its functional heads vs the same number of random heads (one draw per
-  seed, functional heads excluded) vs its lowest-ranked heads; mean ± std over seeds, Welch t-test
+  seed, functional heads excluded; ``random_control=layer_matched`` draws them layer by layer, see
+  :mod:`cogvision.harness.heads`) vs its lowest-ranked heads; mean ± std over seeds, Welch t-test
   random vs functional (functional heads are fixed, so this is a one-sample t-test against the
   functional accuracy), Holm-corrected over functions. A cell where the random accuracies have no
   variance is ``degenerate`` (Welch undefined): ``p_holm`` and ``significant`` are None and it is
@@ -29,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from cogvision.errors import UsageError
-from cogvision.harness.heads import HeadId, all_heads
+from cogvision.harness.heads import HeadId, RandomControl, control_heads
 from cogvision.harness.intervene import InterventionSpec, Scope, spec_for
 from cogvision.harness.stats import holm, mean_std, welch_t_test
 
@@ -46,6 +47,9 @@ class ExperimentConfig(BaseModel):
     experiments: list[str] = Field(default_factory=lambda: ["masking"])
     top_fraction: float = Field(default=0.1, gt=0, le=1, description="Functional = top fraction.")
     seeds: int = Field(default=5, ge=2, description="Random-head draws per function.")
+    random_control: RandomControl = Field(
+        default="any", description="any: random heads from all non-selected heads (the papers); "
+        "layer_matched: as many from each layer as were selected there.")
     seed: int = Field(default=0, description="Base seed; draw s uses seed + s.")
     epsilon: float = 0.001
     scope: Scope = "all"
@@ -96,17 +100,6 @@ def top_count(fraction: float, n_total: int) -> int:
     return max(1, int(round(fraction * n_total)))
 
 
-def random_heads(
-    n: int, exclude: Sequence[HeadId], n_layers: int, n_heads: int, rng: np.random.Generator
-) -> list[HeadId]:
-    """``n`` heads drawn without replacement from all heads except ``exclude``, in flat order."""
-    pool = [h for h in all_heads(n_layers, n_heads) if h not in set(exclude)]
-    if n > len(pool):
-        raise UsageError(f"cannot draw {n} random heads from {len(pool)} non-functional heads")
-    picked = rng.choice(len(pool), size=n, replace=False)
-    return sorted(pool[int(i)] for i in picked)
-
-
 @dataclass
 class HeadSets:
     """Per-function head rankings (from probe importance on the TRAIN split only)."""
@@ -130,9 +123,10 @@ class HeadSets:
         n = top_count(fraction, self.shape[0] * self.shape[1])
         return ranked_heads(self.importance[function])[-n:]
 
-    def random(self, function: str, fraction: float, seed: int) -> list[HeadId]:
+    def random(self, function: str, fraction: float, seed: int,
+               control: RandomControl = "any") -> list[HeadId]:
         top = self.functional(function, fraction)
-        return random_heads(len(top), top, *self.shape, np.random.default_rng(seed))
+        return control_heads(control, top, *self.shape, np.random.default_rng(seed))
 
 
 # --------------------------------------------------------------------------- conditions
@@ -156,7 +150,8 @@ def _random_conditions(
     out = []
     for s in range(cfg.seeds):
         seed = cfg.seed + s
-        spec = _mask(sets.random(f, fraction, seed), cfg, f"random:{f}", seed=seed)
+        heads = sets.random(f, fraction, seed, cfg.random_control)
+        spec = _mask(heads, cfg, f"random:{f}", seed=seed)
         group = meta | {"group": "random", "seed": seed}
         out.append(Condition(f"{prefix}/random/{seed}", (spec,), (f,), group))
     return out
@@ -346,6 +341,7 @@ def analyze_masking(
                 "random_mean": stats.mean,
                 "random_std": stats.std,
                 "gap": stats.mean - functional,
+                "random_control": cfg.random_control,
                 "t": test.t,
                 "p": test.p,
                 "degenerate": test.degenerate,

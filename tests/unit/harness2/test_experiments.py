@@ -130,3 +130,38 @@ def test_dose_cross_and_before_after() -> None:
     steer = analyze_before_after(conditions, acc, "steer")
     assert [r["function"] for r in steer] == ["A", "B"]
     assert all(r["delta"] == r["after"] - r["before"] for r in steer)
+
+
+def test_layer_matched_random_control() -> None:
+    from cogvision.harness.heads import layer_matched_heads
+
+    importance = np.zeros((4, 8))
+    importance[0, [1, 4]] = [2.0, 1.9]
+    importance[3, 6] = 1.8  # the top 3 heads: L0H1, L0H4, L3H6
+    sets = HeadSets({"Low": importance})
+    top = sets.functional("Low", 3 / 32)
+    assert top == [HeadId(0, 1), HeadId(0, 4), HeadId(3, 6)]
+    layers_any = set()
+    for seed in range(30):
+        drawn = sets.random("Low", 3 / 32, seed, "layer_matched")
+        assert sorted(h.layer for h in drawn) == [0, 0, 3] and not set(drawn) & set(top)
+        layers_any |= {h.layer for h in sets.random("Low", 3 / 32, seed)}
+    assert layers_any == {0, 1, 2, 3}  # the papers' control goes anywhere
+    # a layer without enough other heads gives what it has, the rest comes from other layers
+    full = [HeadId(1, h) for h in range(3)]
+    drawn = layer_matched_heads(full, 2, 4, np.random.default_rng(0))
+    assert len(drawn) == 3 and HeadId(1, 3) in drawn and not set(drawn) & set(full)
+    assert sum(h.layer == 0 for h in drawn) == 2
+
+
+def test_random_control_reaches_the_conditions() -> None:
+    cfg = ExperimentConfig(experiments=["masking"], seeds=3, random_control="layer_matched")
+    sets = _sets()
+    conds = build_conditions(sets, cfg)
+    top_layers = sorted(h.layer for h in sets.functional("Math", cfg.top_fraction))
+    randoms = [c for c in conds if c.name.startswith("masking/Math/random/")]
+    assert len(randoms) == 3
+    for c in randoms:
+        assert sorted(HeadId.parse(h).layer for h in c.specs[0].heads) == top_layers
+    with pytest.raises(ValueError):
+        ExperimentConfig(random_control="nearby")  # type: ignore[arg-type]

@@ -233,3 +233,14 @@ def test_organism_probe_table_has_chance_only_for_answer_probes() -> None:
     assert "| lexical baseline | chance | functional heads |" in table
     assert "| A | L0H1 | 0.900 | 0.500 | 0.400 | L0H1 L2H0 |" in table
     assert "| B | - | - | - | - | - |" in table
+
+
+def test_masking_section_names_a_layer_matched_control() -> None:
+    from cogvision.harness.eval_markdown import _masking_section
+
+    row = {"function": "A", "baseline": 90.0, "functional": 40.0, "lowest": 88.0,
+           "random_mean": 80.0, "random_std": 5.0, "gap": 40.0, "t": 9.0, "p": 0.001,
+           "p_holm": 0.001, "degenerate": False, "random_control": "any"}
+    assert "layer-matched" not in _masking_section([row])
+    assert "Random heads are layer-matched" in _masking_section(
+        [row | {"random_control": "layer_matched"}])
