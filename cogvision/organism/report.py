@@ -93,7 +93,9 @@ def harness_summary(run: str | Path) -> str:
              f"`{probe['method']}` of the {probe.get('target', 'function')} at "
              f"`{probe['position']}`.",
              "", "Probes (train split; validation accuracy) and the heads selected:", "",
-             probe_table(probe, results["heads"]), "", "Masking on the test split:", "",
+             probe_table(probe, results["heads"]), "",
+             f"Masking on the test split (random control `"
+             f"{(results['masking'] or [{}])[0].get('random_control', 'any')}`):", "",
              masking_table(results)]
     if results.get("cross"):
         rows = results.get("specificity") or function_specificity(results["cross"])
@@ -107,31 +109,41 @@ def harness_summary(run: str | Path) -> str:
     return "\n".join(parts) + "\n"
 
 
-def masking_record(run: str | Path, functions: list[str], *, fresh_seed: int = 10_002,
-                   fresh_n: int = 60, epsilon: float = 0.001) -> dict[str, Any]:
-    """The numbers ``tests/integration/organism/test_shipped_masking.py`` checks, taken from a
-    ``cogvision eval`` run folder: per function its selected heads and the recorded baseline,
-    functional and random-head accuracies (written as ``models/<organism>/masking_record.json``).
+def masking_record(sources: list[tuple[str | Path, list[str], dict[str, Any]]], *,
+                   fresh_seed: int = 10_002, fresh_n: int = 60,
+                   epsilon: float = 0.001) -> dict[str, Any]:
+    """The numbers ``tests/integration/organism/test_shipped_masking.py`` checks, taken from
+    ``cogvision eval`` run folders (``sources``: run folder, the functions to record from it, and
+    per-check overrides such as a larger ``fresh_n`` for a smaller effect): per function its
+    selected heads, how they were selected, the random control, and the recorded baseline,
+    functional and random-head accuracies (``models/<organism>/masking_record.json``).
     """
-    run = Path(run)
+    checks = [c | extra for run, functions, extra in sources
+              for c in _masking_checks(Path(run), functions)]
+    return {"source": "benchmarks/organism.md (cogvision eval runs, exact match)",
+            "epsilon": epsilon, "scope": "all", "fresh_seed": fresh_seed, "fresh_n": fresh_n,
+            "checks": checks}
+
+
+def _masking_checks(run: Path, functions: list[str]) -> list[dict[str, Any]]:
     results = json.loads((run / "results.json").read_text())
     rows = {r["function"]: r for r in results["masking"]}
     unknown = [f for f in functions if f not in rows]
     if unknown:
         raise ValueError(f"{run}/results.json: no masking row for {unknown}; "
                          f"functions: {sorted(rows)}")
+    probe = json.loads((run / "probe" / "probe.json").read_text())
+    selection = f"{probe.get('target', 'function')} probe at {probe['position']}"
     checks = []
     for f in functions:
         r = rows[f]
-        entry = {"function": f, "heads": results["heads"][f"masking/{f}/functional"],
+        entry = {"function": f, "selection": selection,
+                 "random_control": r.get("random_control", "any"),
+                 "heads": results["heads"][f"masking/{f}/functional"],
                  **{k: round(r[k], 2) for k in ("baseline", "functional", "random_mean",
                                                 "random_std")},
                  "p_holm": None if r.get("p_holm") is None else round(r["p_holm"], 4)}
         if r.get("degenerate"):
             entry["degenerate"] = True
         checks.append(entry)
-    probe = json.loads((run / "probe" / "probe.json").read_text())
-    return {"source": f"benchmarks/organism.md (cogvision eval, probe {probe['method']} at "
-                      f"{probe['position']}, exact match)",
-            "epsilon": epsilon, "scope": "all", "fresh_seed": fresh_seed, "fresh_n": fresh_n,
-            "checks": checks}
+    return checks
