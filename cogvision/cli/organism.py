@@ -33,8 +33,9 @@ def train_cmd(
 
     -C options (recorded in the manifest): steps, lr, init_from, threads, drill_mix, ...
 
+    -C restart_steps=N: a second stage in the same run (as a second run with -C init_from).
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
-    (the shipped organism adds a second stage: benchmarks/organism.md)
     """
     from cogvision.config import resolve
     from cogvision.organism.run import check, run_training

@@ -17,9 +17,13 @@ from cogvision.artifacts import write_manifest, write_text_atomic
 from cogvision.errors import UsageError
 from cogvision.organism.evaluate import MANIFEST_NAME, evaluate_pool
 from cogvision.organism.train import (
+    Pools,
     TrainConfig,
     TrainState,
+    aux_heads,
     describe_run,
+    encode_pools,
+    make_pools,
     prepare,
     train_lm,
     vision_pretrain,
@@ -72,25 +76,49 @@ def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | N
     generator = torch.Generator().manual_seed(config.seed)
     state = TrainState()
     state.vision_acc = vision_pretrain(model, heads, pools.full, config, generator)
-
-    def on_checkpoint(s: TrainState) -> None:
-        save_checkpoint(model, processor, out)
-        if s.step % config.eval_every == 0 and s.step < config.steps:
-            quick = evaluate_pool(model, processor, pools.val.head(60))
-            s.history.append({"step": s.step, "val": {k: v["accuracy"] for k, v in
-                                                      quick["per_function"].items()}})
-            log.info("step %d val %s", s.step, s.history[-1]["val"])
-        write_text_atomic(out / HISTORY_NAME, json.dumps(s.history, indent=1))
-        if on_step:
-            on_step(s.step, config.steps)
-
-    train_lm(model, heads, pools, config, generator, deadline, on_checkpoint, state)
+    total = config.steps + config.restart_steps
+    hooks = _Checkpoints(model, processor, out, state.history, total, on_step)
+    train_lm(model, heads, pools, config, generator, deadline, hooks.stage(config, pools, 0),
+             state)
+    if config.restart_steps and not state.stopped_early:
+        stage2 = config.second_stage()
+        pools = make_pools(stage2)
+        encode_pools(processor, pools, stage2)
+        second = TrainState(history=state.history, vision_acc=state.vision_acc,
+                            offset=config.steps)
+        train_lm(model, aux_heads(stage2), pools, stage2, torch.Generator().manual_seed(
+            stage2.seed), deadline, hooks.stage(stage2, pools, config.steps), second)
+        state.step += second.step
+        state.stopped_early = second.stopped_early
     save_checkpoint(model, processor, out)
     state.seconds = round(time.monotonic() - start, 1)
     result = evaluate_pool(model, processor, pools.val)
     write_text_atomic(out / HISTORY_NAME, json.dumps(state.history, indent=1))
     _write_manifest(out, config, model, state, result, started)
     return result
+
+
+class _Checkpoints:
+    """Checkpoint callbacks of the stages: save, quick validation, history, progress."""
+
+    def __init__(self, model: Any, processor: Any, out: Path, history: list[dict[str, Any]],
+                 total: int, on_step: Callable[[int, int], None] | None) -> None:
+        self.model, self.processor, self.out = model, processor, out
+        self.history, self.total, self.on_step = history, total, on_step
+
+    def stage(self, config: TrainConfig, pools: Pools, offset: int
+              ) -> Callable[[TrainState], None]:
+        def on_checkpoint(s: TrainState) -> None:
+            save_checkpoint(self.model, self.processor, self.out)
+            if s.step % config.eval_every == 0 and s.step < config.steps:
+                quick = evaluate_pool(self.model, self.processor, pools.val.head(60))
+                self.history.append({"step": offset + s.step, "val": {
+                    k: v["accuracy"] for k, v in quick["per_function"].items()}})
+                log.info("step %d val %s", offset + s.step, self.history[-1]["val"])
+            write_text_atomic(self.out / HISTORY_NAME, json.dumps(self.history, indent=1))
+            if self.on_step:
+                self.on_step(offset + s.step, self.total)
+        return on_checkpoint
 
 
 def _write_manifest(out: Path, config: TrainConfig, model: Any, state: TrainState,
@@ -101,11 +129,13 @@ def _write_manifest(out: Path, config: TrainConfig, model: Any, state: TrainStat
         config=config.model_dump(),
         seed=config.seed,
         outputs=[out / "model.safetensors"],
-        counts={"steps_done": state.step, "steps_planned": config.steps,
+        counts={"steps_done": state.step, "steps_planned": config.steps + config.restart_steps,
                 "val_subquestions": result["overall"]["n"]},
         started_at=started,
         extra={
             **describe_run(model, config),
+            **({"second_stage_pool_seeds": describe_run(model, config.second_stage())[
+                "pool_seeds"]} if config.restart_steps else {}),
             "stopped_early": state.stopped_early,
             "train_seconds": state.seconds,
             "torch_threads": torch.get_num_threads(),

@@ -9,6 +9,10 @@ and a capped run still yields the last checkpoint):
    a pool of scenes with 1-3 objects, the rest from the full pool (with ``easy_mix`` of easy ones);
    a share ``drill_mix`` of the steps trains on drills instead (many visual steps per scene, see
    ``cogvision.organism.data``), in batches of ``drill_batch``.
+3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
+   S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
+   pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
+   ``restart_lr`` after ``restart_warmup`` warm-up steps; held-out accuracy on its validation pool.
 AdamW, linear warm-up then cosine decay. Checkpoints (``save_pretrained``) every
 ``checkpoint_every`` steps into ``out``; at the end the final model and a manifest with the
 per-function held-out accuracy.
@@ -81,6 +85,16 @@ class TrainConfig(BaseModel):
     drill_batch: int = Field(default=8, ge=1)
     checkpoint_every: int = 200
     eval_every: int = 1000
+    restart_steps: int = Field(default=0, ge=0, description="Steps of a second stage (0: none).")
+    restart_lr: float = 5e-4
+    restart_warmup: int = 50
+
+    def second_stage(self) -> TrainConfig:
+        """The config a separate second ``organism train`` run would have (seed + 1)."""
+        return self.model_copy(update={
+            "seed": self.seed + 1, "steps": self.restart_steps, "lr": self.restart_lr,
+            "warmup": self.restart_warmup, "vision_steps": 0, "curriculum_fraction": 0.0,
+            "restart_steps": 0})
 
     def spec(self) -> OrganismSpec:
         return OrganismSpec(image_size=self.image_size, grid=self.grid, d_model=self.d_model,
@@ -221,6 +235,7 @@ def lm_step(model: Any, heads: AuxHeads, batch: od.Batch, aux_weight: float
 class TrainState:
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    offset: int = 0  # steps of earlier stages (history step numbers run on)
     vision_acc: list[float] = field(default_factory=list)
     stopped_early: bool = False
     seconds: float = 0.0
@@ -251,7 +266,8 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
         optimiser_step(opt, params, loss, lr_at(step, config.steps, config, config.lr))
         state.step = step + 1
         if step % 50 == 0:
-            state.history.append({"step": step, "lm_loss": round(lm, 4), "aux_loss": round(aux, 4)})
+            state.history.append({"step": state.offset + step, "lm_loss": round(lm, 4),
+                                  "aux_loss": round(aux, 4)})
             log.info("step %d lm %.4f aux %.4f", step, lm, aux)
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
             model.eval()
@@ -275,6 +291,13 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
         model, processor = build_organism(
             config.spec(), corpus_texts(config, [pools.easy, pools.full]), seed=config.seed,
             cell_words=config.cell_words)
+    encode_pools(processor, pools, config)
+    model.to(config.device)  # type: ignore[arg-type]  # transformers' stub wants a model
+    return model, processor, aux_heads(config), pools
+
+
+def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
+    """Token sequences of the pools' scenes (and drills), in place."""
     n_image = config.spec().image_tokens
     pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense)
     pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense)
@@ -282,11 +305,14 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
         pools.drill_seqs = od.encode_drills(
             processor, pools.full, config.variant, n_image=n_image,
             seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])
+
+
+def aux_heads(config: TrainConfig) -> AuxHeads:
+    """Fresh per-patch read-outs, drawn from ``config.seed + 1``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
         heads = AuxHeads(config.d_model, config.grid)
-    model.to(config.device)  # type: ignore[arg-type]  # transformers' stub wants a model
-    return model, processor, heads.to(config.device), pools
+    return heads.to(config.device)
 
 
 def describe_run(model: Any, config: TrainConfig) -> dict[str, Any]:

@@ -80,6 +80,30 @@ def test_training_continues_from_a_saved_organism(tmp_path: Path) -> None:
     assert manifest["config"]["init_from"] == str(tmp_path / "a")
 
 
+def test_second_stage_in_one_command_equals_two_commands(tmp_path: Path) -> None:
+    """restart_steps runs stage 2 exactly as a second `organism train --seed S+1 -C init_from`."""
+    stage2 = ["-C", "vision_steps=0", "-C", "curriculum_fraction=0", "-C", "steps=3",
+              "-C", "lr=5e-4", "-C", "warmup=50"]
+    train(tmp_path / "s1", seed=1)
+    runner = CliRunner()
+    two = runner.invoke(app, ["organism", "train", "--out", str(tmp_path / "two"), "--seed", "2",
+                              *TINY, *stage2, "-C", f"init_from={tmp_path / 's1'}"])
+    one = runner.invoke(app, ["organism", "train", "--out", str(tmp_path / "one"), "--seed", "1",
+                              *TINY, "-C", "restart_steps=3"])
+    assert two.exit_code == 0 and one.exit_code == 0, (two.output, one.output)
+    a, b, s1 = (load_file(tmp_path / n / "model.safetensors") for n in ("one", "two", "s1"))
+    assert all((a[k] == b[k]).all() for k in a)
+    assert any(not (a[k] == s1[k]).all() for k in a)
+    manifest = json.loads((tmp_path / "one" / MANIFEST_NAME).read_text())
+    assert manifest["counts"]["steps_done"] == manifest["counts"]["steps_planned"] == 7
+    assert manifest["extra"]["second_stage_pool_seeds"]["val"] == 23
+    two_manifest = json.loads((tmp_path / "two" / MANIFEST_NAME).read_text())
+    assert manifest["extra"]["held_out"] == two_manifest["extra"]["held_out"]  # same val pool
+    steps = [h["step"] for h in json.loads((tmp_path / "one" / "training_history.json")
+                                           .read_text())]
+    assert steps == sorted(steps) and steps[-1] == 4  # stage 2 numbered after stage 1's 4 steps
+
+
 @pytest.mark.parametrize("command", [["synth"], ["organism", "train"], ["probe", "select"]])
 def test_help_shows_the_defaults(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
