@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from cogvision.harness.answer import normalize
-from cogvision.harness.lexical import lexical_features
 from cogvision.harness.logistic import fit_logistic, predict_logits
 
 if TYPE_CHECKING:
@@ -86,38 +85,30 @@ def multiclass_accuracy(x_fit: torch.Tensor, y_fit: np.ndarray, x_val: torch.Ten
     return (pred == truth).to(torch.float32).mean(dim=1)
 
 
-def answer_scores(data: ProbeData, options: ProbeOptions) -> tuple[np.ndarray, dict[str, Any]]:
-    """Scores [functions, layers, heads] and probe.json fields (lexical, chance, counts)."""
-    from cogvision.harness.probe import head_batches, heads_major, resolve_device
+def answer_scores(data: ProbeData, splits: dict[str, AnswerSplit | None],
+                  options: ProbeOptions) -> tuple[np.ndarray, dict[str, Any]]:
+    """Scores [functions, layers, heads] and probe.json fields (chance, counts)."""
+    from cogvision.harness.probe import heads_major, per_head_scores
 
-    device = resolve_device(options.device)
-    splits = answer_splits(data, options)
-    n_total = data.x.shape[1]
-    scores = np.full((len(data.functions), n_total), np.nan, dtype=np.float32)
-    for fi, f in enumerate(data.functions):
-        split = splits[f]
-        if split is None:
-            continue
-        for heads in head_batches(n_total, options.head_chunk):
-            x_fit = heads_major(data.x, split.fit, heads, device)
-            x_val = heads_major(data.x, split.val, heads, device)
-            scores[fi, heads] = multiclass_accuracy(x_fit, split.fit_y, x_val, split.val_y,
-                                                    len(split.answers), options).cpu().numpy()
+    def score(split: AnswerSplit, heads: slice, device: torch.device) -> torch.Tensor:
+        return multiclass_accuracy(heads_major(data.x, split.fit, heads, device), split.fit_y,
+                                   heads_major(data.x, split.val, heads, device), split.val_y,
+                                   len(split.answers), options)
+
     info = {"score": "validation accuracy (answer classes)",
             "chance": {f: None if s is None else s.chance for f, s in splits.items()},
             "counts": {f: None if s is None else {"fit": len(s.fit), "val": len(s.val),
                                                   "answers": len(s.answers)}
                        for f, s in splits.items()}}
-    if options.lexical_baseline:
-        info["lexical_accuracy"] = lexical_answer_accuracy(data, splits, options)
-    return scores.reshape(len(data.functions), data.n_layers, data.n_heads), info
+    return per_head_scores(data, splits, options, score), info
 
 
 def lexical_answer_accuracy(data: ProbeData, splits: dict[str, AnswerSplit | None],
                             options: ProbeOptions) -> dict[str, float | None]:
     """The same probe on bag-of-words features of the question text (no image, no model)."""
-    fit_text = [data.rows[i].question for i in data.fit]
-    feats = lexical_features(fit_text, [r.question for r in data.rows])  # [n, V]
+    from cogvision.harness.probe import question_features
+
+    feats = question_features(data)  # [n, V]
     out: dict[str, float | None] = {}
     for f, split in splits.items():
         if split is None:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from cogvision.harness.store import load_activations
 
 log = logging.getLogger(__name__)
 
+S = TypeVar("S")  # a function's split (function or answer probes)
 SCORES, PROBE_JSON, ROWS_JSON, MANIFEST = "scores.npy", "probe.json", "rows.json", "manifest.json"
 
 
@@ -159,9 +160,10 @@ def head_batches(n: int, chunk: int) -> list[slice]:
     return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
 
-def logistic_scores(data: ProbeData, splits: dict[str, FunctionSplit | None],
-                    options: ProbeOptions) -> np.ndarray:
-    """Validation accuracy [functions, layers, heads] of per-head one-vs-rest probes."""
+def per_head_scores(data: ProbeData, splits: Mapping[str, S | None], options: ProbeOptions,
+                    score: Callable[[S, slice, torch.device], torch.Tensor]) -> np.ndarray:
+    """``score(split, heads, device)`` (one value per head) for every function and batch of heads,
+    as [functions, layers, heads]; NaN for a function without a split."""
     device = resolve_device(options.device)
     n_total = data.x.shape[1]
     scores = np.full((len(data.functions), n_total), np.nan, dtype=np.float32)
@@ -169,16 +171,24 @@ def logistic_scores(data: ProbeData, splits: dict[str, FunctionSplit | None],
         split = splits[f]
         if split is None:
             continue
-        y_fit = torch.from_numpy(split.fit_y).to(device)
-        y_val = torch.from_numpy(split.val_y).to(device)
         for heads in head_batches(n_total, options.head_chunk):
-            x_fit = heads_major(data.x, split.fit, heads, device)  # [h, n_fit, d]
-            w = fit_logistic(x_fit, y_fit, lam=options.l2, max_iter=options.max_iter,
-                             tol=options.tol)
-            del x_fit
-            x_val = heads_major(data.x, split.val, heads, device)
-            scores[fi, heads] = accuracy(w, x_val, y_val).cpu().numpy()
+            scores[fi, heads] = score(split, heads, device).cpu().numpy()
     return scores.reshape(len(data.functions), data.n_layers, data.n_heads)
+
+
+def logistic_scores(data: ProbeData, splits: dict[str, FunctionSplit | None],
+                    options: ProbeOptions) -> np.ndarray:
+    """Validation accuracy [functions, layers, heads] of per-head one-vs-rest probes."""
+
+    def score(split: FunctionSplit, heads: slice, device: torch.device) -> torch.Tensor:
+        x_fit = heads_major(data.x, split.fit, heads, device)  # [h, n_fit, d]
+        w = fit_logistic(x_fit, torch.from_numpy(split.fit_y).to(device), lam=options.l2,
+                         max_iter=options.max_iter, tol=options.tol)
+        del x_fit
+        x_val = heads_major(data.x, split.val, heads, device)
+        return accuracy(w, x_val, torch.from_numpy(split.val_y).to(device))
+
+    return per_head_scores(data, splits, options, score)
 
 
 def heads_major(x: torch.Tensor, rows: np.ndarray, heads: slice,
@@ -188,11 +198,16 @@ def heads_major(x: torch.Tensor, rows: np.ndarray, heads: slice,
     return picked.to(device).permute(1, 0, 2).to(torch.float32).contiguous()
 
 
+def question_features(data: ProbeData) -> torch.Tensor:
+    """Bag-of-words features [rows, vocabulary] of the questions, vocabulary from the fit rows."""
+    fit_text = [data.rows[i].question for i in data.fit]
+    return lexical_features(fit_text, [r.question for r in data.rows])
+
+
 def lexical_accuracy(data: ProbeData, splits: dict[str, FunctionSplit | None],
                      options: ProbeOptions) -> dict[str, float | None]:
     """Validation accuracy of the same probe on bag-of-words features of the question text."""
-    fit_text = [data.rows[i].question for i in data.fit]
-    feats = lexical_features(fit_text, [r.question for r in data.rows])  # [n, V]
+    feats = question_features(data)
     out: dict[str, float | None] = {}
     for f in data.functions:
         split = splits[f]
@@ -250,10 +265,12 @@ def fit_probes(capture_dir: str | Path, out: str | Path, options: ProbeOptions, 
     rng = np.random.default_rng(options.seed)
     data = load_probe_data(capture_dir, options, rng)
     if options.target == "answer":
-        from cogvision.harness.answer_probe import answer_scores
+        from cogvision.harness import answer_probe
 
-        scores, info = answer_scores(data, options)
-        lexical = info.pop("lexical_accuracy", {})
+        answer_splits = answer_probe.answer_splits(data, options)
+        scores, info = answer_probe.answer_scores(data, answer_splits, options)
+        lexical = (answer_probe.lexical_answer_accuracy(data, answer_splits, options)
+                   if options.lexical_baseline else {})
     else:
         splits = function_splits(data, options, rng)
         scores, info = PROBE_METHODS[options.method](data, splits, options, rng)
