@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cogvision.artifacts import JsonlAppender, iter_jsonl, write_jsonl_atomic, write_manifest
+from cogvision.artifacts import (
+    JsonlAppender,
+    atomic_path,
+    iter_jsonl,
+    write_jsonl_atomic,
+    write_manifest,
+)
 from cogvision.decompose.cache import ResponseCache, default_cache_dir
 from cogvision.decompose.client import LLMClient, RetryPolicy
 from cogvision.decompose.config import DecomposeConfig
@@ -178,8 +184,10 @@ def _prepare(item: _Item, in_path: Path, out_dir: Path,
             stored = f"images/{ref.sha256[:16]}-{Path(ref.path).name}"
             target = out_dir / stored
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            # via a temp file + rename: a run killed mid-copy must not leave a torn image that
+            # the resumed run would take for another image and store under another name
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
     data = question.model_dump()
     data["image"]["path"] = stored
     question = SourceQuestion.model_validate(data)

@@ -248,3 +248,38 @@ def test_text_only_and_multiple_choice_questions(tmp_path: Path) -> None:
     assert isinstance(prompt, str) and "Options:\n(A) shark\n(B) whale" in prompt
     (record,) = read_jsonl(tmp_path / "out" / "decompositions.jsonl", Decomposition)
     assert record.question.image is None and record.subquestions[-1].answer == "B"
+
+
+def test_run_killed_mid_image_copy_resumes_to_the_same_records(
+        dataset: Dataset, server: OpenAIServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy cut short (by SIGKILL, a full disk) must not leave a torn image under the final
+    name: the resumed run would take it for another image and store the item under another
+    path (seen once in CI as a flaky test_sigkilled_run_resumes_to_the_same_output)."""
+    import shutil
+
+    from cogvision.decompose import runner
+
+    reference = decompose_file(dataset.questions_path, tmp_path / "ref",
+                               fast_config(server.url, tmp_path / "c1", cache=False))
+    real_copy = shutil.copyfile
+
+    def torn_copy(src: str | Path, dst: str | Path) -> None:
+        Path(dst).write_bytes(Path(src).read_bytes()[:40])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner.shutil, "copyfile", torn_copy)
+    config = fast_config(server.url, tmp_path / "c2", cache=False, concurrency=1)
+    with pytest.raises(OSError, match="No space left"):
+        decompose_file(dataset.questions_path, tmp_path / "out", config)
+    assert not (tmp_path / "out" / "images" / "q0000.png").exists()
+    monkeypatch.setattr(runner.shutil, "copyfile", real_copy)
+    decompose_file(dataset.questions_path, tmp_path / "out", config)
+    done, failed = read_outputs(tmp_path / "out", dataset)
+    expected, _ = read_outputs(reference.out_dir, dataset)
+    assert failed == {} and {k: d.question.image.path for k, d in done.items()} == {
+        k: d.question.image.path for k, d in expected.items()}
+    assert {k: d.content_hash for k, d in done.items()} == {
+        k: d.content_hash for k, d in expected.items()}
+    assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == sorted(
+        p.name for p in (reference.out_dir / "images").iterdir())
