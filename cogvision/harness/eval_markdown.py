@@ -36,15 +36,23 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _probe_section(probe: dict[str, Any]) -> str:
-    """Best head per function next to the lexical baseline (and chance for answer probes): a probe
-    no better than the question's wording has not shown that heads carry the function."""
+def probe_rows(probe: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows (None where missing) of the best head per function beside the lexical
+    baseline, and chance for answer probes; shared by ``report.md`` and the organism report."""
     chance = probe.get("chance") or {}
     headers = ["function", "best head", "validation acc.", "lexical baseline",
                *(["chance"] if chance else [])]
-    rows = [[f, probe["best_head"].get(f, "-"), _or_dash(probe["best_score"].get(f)),
-             _or_dash(probe["lexical_accuracy"].get(f)),
-             *([_or_dash(chance.get(f))] if chance else [])] for f in probe["functions"]]
+    rows = [[f, probe["best_head"].get(f, "-"), probe["best_score"].get(f),
+             probe["lexical_accuracy"].get(f), *([chance.get(f)] if chance else [])]
+            for f in probe["functions"]]
+    return headers, rows
+
+
+def _probe_section(probe: dict[str, Any]) -> str:
+    """Best head per function next to the lexical baseline (and chance for answer probes): a probe
+    no better than the question's wording has not shown that heads carry the function."""
+    headers, rows = probe_rows(probe)
+    rows = [[_or_dash(v) if i >= 2 else v for i, v in enumerate(row)] for row in rows]
     return (f"Probe `{probe['method']}` of the {probe.get('target', 'function')} at "
             f"`{probe['position']}` (train split only; lexical baseline: the same probe on the "
             f"question's words).\n\n" + _table(headers, rows))

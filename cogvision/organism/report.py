@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cogvision.harness.eval_markdown import probe_rows
 from cogvision.harness.eval_plots import key_caption, short_labels
 from cogvision.harness.specificity import function_specificity, specificity_table
 from cogvision.harness.stats import NO_VARIANCE
@@ -23,17 +24,14 @@ def _p(row: dict[str, Any], key: str) -> str:
 
 
 def probe_table(probe: dict[str, Any], heads: dict[str, list[str]]) -> str:
-    """Best head, its validation accuracy, the lexical baseline (and chance, for answer probes)."""
-    chance = probe.get("chance") or {}
-    extra = " chance |" if chance else ""
-    lines = ["| function | best head | best probe acc. | lexical baseline |" + extra +
-             " functional heads |", "|---|---|---|---|" + ("---|" if chance else "") + "---|"]
-    for f in probe["functions"]:
-        chosen = heads.get(f"masking/{f}/functional", [])
-        cells = [probe["best_head"].get(f, "-"), _f(probe["best_score"].get(f), 3),
-                 _f(probe["lexical_accuracy"].get(f), 3),
-                 *([_f(chance.get(f), 3)] if chance else []), " ".join(chosen) or "-"]
-        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    """Best head, its validation accuracy, the lexical baseline (and chance, for answer probes),
+    and the heads selected for masking."""
+    headers, rows = probe_rows(probe)
+    lines = ["| " + " | ".join([*headers, "functional heads"]) + " |",
+             "|" + "---|" * (len(headers) + 1)]
+    for f, best, *scores in rows:
+        chosen = " ".join(heads.get(f"masking/{f}/functional", [])) or "-"
+        lines.append("| " + " | ".join([f, best, *(_f(v, 3) for v in scores), chosen]) + " |")
     return "\n".join(lines)
 
 

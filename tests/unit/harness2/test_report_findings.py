@@ -230,7 +230,7 @@ def test_organism_probe_table_has_chance_only_for_answer_probes() -> None:
     table = probe_table(probe, heads)
     assert "chance" not in table and "| A | L0H1 | 0.900 | 0.500 | L0H1 L2H0 |" in table
     table = probe_table({**probe, "chance": {"A": 0.4, "B": None}}, heads)
-    assert "| lexical baseline | chance | functional heads |" in table
+    assert "| validation acc. | lexical baseline | chance | functional heads |" in table
     assert "| A | L0H1 | 0.900 | 0.500 | 0.400 | L0H1 L2H0 |" in table
     assert "| B | - | - | - | - | - |" in table
 
