@@ -49,7 +49,7 @@ echo "== publish the synthetic benchmark as a Hugging Face dataset, then re-load
 "$CLI" publish --check "$DEMO_DIR/published"
 echo "== find functional heads and intervene on them (cogvision eval) on the shipped model organism"
 echo "   models/organism-cogvision: a 1.8M-parameter LLaVA trained here on synthetic scenes (see"
-echo "   benchmarks/organism.md: text steps ~100%, visual steps ~40%). Heads are probed and selected on"
+echo "   benchmarks/organism.md: 96% of held-out sub-questions right). Heads are probed and selected on"
 echo "   the train split only; masking functional vs random heads (3 seeds) and the cross-function"
 echo "   matrix are scored on the test split by exact match."
 OMP_NUM_THREADS=1 "$CLI" eval --model models/organism-cogvision --data "$DEMO_DIR/published" \
