@@ -14,7 +14,6 @@ layer-matched (``cogvision.harness.heads``). Example (the figures in benchmarks/
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from cogvision.harness.adapters import adapter_for
 from cogvision.harness.heads import HeadId, control_heads
 from cogvision.harness.loading import load_model
 from cogvision.organism import data as od
-from cogvision.organism.evaluate import evaluate_items, evaluate_masked
+from cogvision.organism.evaluate import evaluate_items, evaluate_masked, function_items
 from cogvision.sources.synth import SceneOptions
 
 FUNCTIONS = ["Low-level Visual Reception", "High-level Visual Reception", "Math Reasoning",
@@ -56,9 +55,7 @@ def main() -> None:
     print(f"heads {' '.join(args.heads)} on {args.n} fresh scenes (seed {args.seed}); "
           f"{args.draws} {args.control} random draws for {args.function}")
     for function in dict.fromkeys([args.function, *args.functions]):
-        items = [replace(i, subs=tuple(s for s in i.subs if s.function == function))
-                 for i in pool.items]
-        items = [i for i in items if i.subs]
+        items = function_items(pool.items, function)
         base = evaluate_items(adapter, items)["overall"]
         masked = evaluate_masked(adapter, items, args.heads)["overall"]["accuracy"]
         line = (f"{function:<32} n {base['n']:>4}  baseline {100 * base['accuracy']:5.1f}  "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,12 @@ def evaluate_items(adapter: ModelAdapter, items: Sequence[MainItem],
         "per_kind": {k: _rate(v) for k, v in sorted(by_kind.items())},
         "examples_wrong": errors,
     }
+
+
+def function_items(items: Sequence[MainItem], function: str) -> list[MainItem]:
+    """The items restricted to their sub-questions of ``function`` (items without one dropped)."""
+    kept = [replace(i, subs=tuple(s for s in i.subs if s.function == function)) for i in items]
+    return [i for i in kept if i.subs]
 
 
 def evaluate_masked(adapter: ModelAdapter, items: Sequence[MainItem], heads: Sequence[str], *,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from cogvision.harness.adapters import adapter_for
 from cogvision.harness.loading import load_model
 from cogvision.organism import data as od
-from cogvision.organism.evaluate import evaluate_items, evaluate_masked
+from cogvision.organism.evaluate import evaluate_items, evaluate_masked, function_items
 from cogvision.sources.synth import SceneOptions
 
 SHIPPED = Path(__file__).resolve().parents[3] / "models" / "organism-cogvision"
@@ -31,9 +30,7 @@ def test_functional_masking_effect_as_recorded(entry: dict) -> None:  # type: ig
     n_scenes = entry.get("fresh_n", RECORD["fresh_n"])  # a smaller effect is checked on more
     seed = entry.get("fresh_seed", RECORD["fresh_seed"])
     pool = od.build_pool("cogvision", n_scenes, seed, SceneOptions(96, 3, 0.0, 3, 7))
-    items = [replace(i, subs=tuple(s for s in i.subs if s.function == entry["function"]))
-             for i in pool.items]
-    items = [i for i in items if i.subs]
+    items = function_items(pool.items, entry["function"])
     base = evaluate_items(adapter, items)["overall"]
     masked = evaluate_masked(adapter, items, entry["heads"], epsilon=RECORD["epsilon"])["overall"]
     n = base["n"]
