@@ -239,35 +239,85 @@ def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, 
 
 @dataclass
 class Batch:
-    input_ids: torch.Tensor  # [B, S]
-    attention_mask: torch.Tensor  # [B, S]
-    labels: torch.Tensor  # [B, S]
-    pixel_values: torch.Tensor  # [B, 3, H, W]
+    input_ids: torch.Tensor  # [R, S]
+    attention_mask: torch.Tensor  # [R, S], or [R, 1, S, S] (bool, True = attend) when packed
+    labels: torch.Tensor  # [R, S]
+    pixel_values: torch.Tensor  # [B, 3, H, W], in the order the image tokens appear
     aux: torch.Tensor  # [B, P, 3]
+    position_ids: torch.Tensor | None = None  # [R, S]; restart at 0 per sequence when packed
 
     def to(self, device: str | torch.device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.labels,
-                                                 self.pixel_values, self.aux)))
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device),
+                     self.labels.to(device), self.pixel_values.to(device), self.aux.to(device),
+                     move(self.position_ids))
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the model's forward pass."""
+        inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
+                  "pixel_values": self.pixel_values, "labels": self.labels}
+        if self.position_ids is not None:
+            inputs["position_ids"] = self.position_ids
+        return inputs
 
 
-def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int) -> Batch:
-    """Right-padded batch (training needs no left padding: no generation)."""
-    length = max(len(s.ids) for s in seqs)
-    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
-    labels = torch.full((len(seqs), length), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(seqs), length), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        ids[row, : len(s.ids)] = s.ids
-        labels[row, : len(s.ids)] = s.labels
-        mask[row, : len(s.ids)] = 1
-    index = torch.tensor([s.item for s in seqs])
-    return Batch(ids, mask, labels, pixels(pool.images[index]), pool.aux[index])
+def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, pack: int = 0) -> Batch:
+    """Right-padded batch, one sequence per row (training needs no left padding: no generation).
+
+    ``pack`` > 0 packs the sequences into rows of at most ``max(pack, longest)`` tokens instead
+    (first fit, longest first), with a block-diagonal causal mask and positions restarting at 0 per
+    sequence: every sequence sees exactly what it sees alone, so the loss (the mean over all answer
+    tokens of the batch) equals the padded batch's, computed on about a third fewer tokens.
+    """
+    rows = _pack_rows(seqs, pack) if pack > 0 else [[s] for s in seqs]
+    length = max(sum(len(s.ids) for s in row) for row in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), length), IGNORE, dtype=torch.long)
+    segment = torch.full((len(rows), length), -1, dtype=torch.long)
+    positions = torch.zeros((len(rows), length), dtype=torch.long)
+    order: list[int] = []
+    for r, row in enumerate(rows):
+        at = 0
+        for s in row:
+            n = len(s.ids)
+            ids[r, at: at + n] = s.ids
+            labels[r, at: at + n] = s.labels
+            segment[r, at: at + n] = len(order)
+            positions[r, at: at + n] = torch.arange(n)
+            order.append(s.item)
+            at += n
+    index = torch.tensor(order)
+    images, aux = pixels(pool.images[index]), pool.aux[index]
+    if pack <= 0:
+        return Batch(ids, (segment >= 0).long(), labels, images, aux)
+    causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
+    mask = (segment[:, :, None] == segment[:, None, :]) & causal
+    mask |= torch.eye(length, dtype=torch.bool)  # padding attends to itself (no empty rows)
+    return Batch(ids, mask[:, None], labels, images, aux, positions)
+
+
+def _pack_rows(seqs: Sequence[Sequence_], capacity: int) -> list[list[Sequence_]]:
+    capacity = max(capacity, *(len(s.ids) for s in seqs))
+    rows: list[list[Sequence_]] = []
+    room: list[int] = []
+    for s in sorted(seqs, key=lambda s: -len(s.ids)):
+        n = len(s.ids)
+        fit = next((r for r, free in enumerate(room) if free >= n), None)
+        if fit is None:
+            rows.append([s])
+            room.append(capacity - n)
+        else:
+            rows[fit].append(s)
+            room[fit] -= n
+    return rows
 
 
 def batches(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, batch_size: int,
-            generator: torch.Generator) -> Iterator[Batch]:
+            generator: torch.Generator, pack: int = 0) -> Iterator[Batch]:
     """Endless shuffled batches (a new permutation per epoch, drawn from ``generator``)."""
     while True:
         order = torch.randperm(len(seqs), generator=generator).tolist()
         for at in range(0, len(order) - batch_size + 1, batch_size):
-            yield collate([seqs[i] for i in order[at: at + batch_size]], pool, pad_id)
+            yield collate([seqs[i] for i in order[at: at + batch_size]], pool, pad_id, pack)

@@ -91,6 +91,38 @@ def test_batches_are_reproducible_from_the_generator(pool: od.Pool, organism) ->
     assert ((first.labels != od.IGNORE) <= (first.attention_mask == 1)).all()
 
 
+def test_packed_batch_gives_every_sequence_its_own_logits_and_the_same_loss(
+        pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    model, processor = organism
+    seqs = od.encode_pool(processor, pool, n_image=9)[:12]
+    pad = model.config.text_config.pad_token_id
+    padded = od.collate(seqs, pool, pad)
+    packed = od.collate(seqs, pool, pad, pack=2 * max(len(s.ids) for s in seqs))
+    assert packed.input_ids.shape[0] < len(seqs)  # some rows hold several sequences
+    assert packed.pixel_values.shape[0] == len(seqs)
+    assert int((packed.labels != od.IGNORE).sum()) == int((padded.labels != od.IGNORE).sum())
+    model.eval()
+    with torch.no_grad():
+        out_padded = model(**padded.model_inputs())
+        out_packed = model(**packed.model_inputs())
+        assert torch.allclose(out_packed.loss, out_padded.loss, atol=1e-5)
+        # Each sequence, found by its own tokens in the packed rows, has its unpacked logits.
+        for row, seq in enumerate(seqs):
+            alone = model(input_ids=seq.ids[None], pixel_values=padded.pixel_values[row: row + 1])
+            r, at = _find(packed.input_ids, packed.position_ids, seq.ids)
+            got = out_packed.logits[r, at: at + len(seq.ids)]
+            assert torch.allclose(got, alone.logits[0], atol=1e-4), row
+
+
+def _find(ids: torch.Tensor, positions: torch.Tensor, seq: torch.Tensor) -> tuple[int, int]:
+    """Row and start of ``seq`` among the packed rows (starts are where positions are 0)."""
+    for r in range(ids.shape[0]):
+        for at in (positions[r] == 0).nonzero().flatten().tolist():
+            if torch.equal(ids[r, at: at + len(seq)], seq):
+                return r, at
+    raise AssertionError("sequence not in the packed batch")
+
+
 @pytest.mark.parametrize("variant", ["cogvision", "cogvsr"])
 def test_pools_of_both_variants_build(variant: str) -> None:
     pool = od.build_pool(variant, 5, 1, SceneOptions(96, 3, 0.0, 3, 7))
