@@ -106,16 +106,10 @@ def answer_scores(data: ProbeData, splits: dict[str, AnswerSplit | None],
 def lexical_answer_accuracy(data: ProbeData, splits: dict[str, AnswerSplit | None],
                             options: ProbeOptions) -> dict[str, float | None]:
     """The same probe on bag-of-words features of the question text (no image, no model)."""
-    from cogvision.harness.probe import question_features
+    from cogvision.harness.probe import lexical_by_function
 
-    feats = question_features(data)  # [n, V]
-    out: dict[str, float | None] = {}
-    for f, split in splits.items():
-        if split is None:
-            out[f] = None
-            continue
-        acc = multiclass_accuracy(feats[torch.from_numpy(split.fit)][None], split.fit_y,
-                                  feats[torch.from_numpy(split.val)][None], split.val_y,
-                                  len(split.answers), options)
-        out[f] = float(acc[0])
-    return out
+    def score(x_fit: torch.Tensor, x_val: torch.Tensor, split: AnswerSplit) -> float:
+        return float(multiclass_accuracy(x_fit, split.fit_y, x_val, split.val_y,
+                                         len(split.answers), options)[0])
+
+    return lexical_by_function(data, splits, score)

@@ -76,7 +76,16 @@ def _baseline_section(results: dict[str, Any], primary: str) -> str:
     return text
 
 
-def _masking_section(masking: Sequence[dict[str, Any]]) -> str:
+def random_control(results: dict[str, Any]) -> str:
+    """The run's random-head control ("any" or "layer_matched"); results written before the
+    summary carried it hold it in every masking row."""
+    rows = results.get("masking") or [{}]
+    return str(results["summary"].get("random_control") or rows[0].get("random_control", "any"))
+
+
+def _masking_section(results: dict[str, Any]) -> str:
+    masking = results["masking"]
+
     def welch(r: dict[str, Any], key: str) -> Any:
         return NO_VARIANCE if r.get("degenerate") else r[key]
 
@@ -98,7 +107,7 @@ def _masking_section(masking: Sequence[dict[str, Any]]) -> str:
     text = "## Masking: functional vs random vs lowest heads\n\n" + _table(
         [*headers, "p (Holm)"], rows
     )
-    if masking and masking[0].get("random_control") == "layer_matched":
+    if masking and random_control(results) == "layer_matched":
         text += ("\nRandom heads are layer-matched: as many from each layer as the functional "
                  "set has there.\n")
     if any(r.get("degenerate") for r in masking):
@@ -176,7 +185,7 @@ def write_report(out: Path, results: dict[str, Any], plan: dict[str, Any]) -> li
         parts.append(_probe_section(json.loads((out / "probe" / "probe.json").read_text())))
     parts.append(_baseline_section(results, s["primary_metric"]))
     if "masking" in results:
-        parts.append(_masking_section(results["masking"]))
+        parts.append(_masking_section(results))
     if "dose" in results:
         plots.append(plot_dose(out / "dose.png", results["dose"]))
         rows = [

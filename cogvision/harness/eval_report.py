@@ -276,6 +276,7 @@ def finalize(
         "conditions": len(plan["conditions"]),
         "test_subquestions": len(work),
         "primary_metric": config.scoring.primary,
+        "random_control": config.experiments.random_control,
         "undecided_scores": undecided,
     }
     results = {

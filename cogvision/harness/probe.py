@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -42,6 +42,16 @@ from cogvision.harness.store import load_activations
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")  # a function's split (function or answer probes)
+
+
+class RowSplit(Protocol):
+    """A function's fit and validation rows (positions into ``ProbeData.rows``)."""
+
+    fit: np.ndarray
+    val: np.ndarray
+
+
+R = TypeVar("R", bound=RowSplit)
 SCORES, PROBE_JSON, ROWS_JSON, MANIFEST = "scores.npy", "probe.json", "rows.json", "manifest.json"
 
 
@@ -204,21 +214,29 @@ def question_features(data: ProbeData) -> torch.Tensor:
     return lexical_features(fit_text, [r.question for r in data.rows])
 
 
-def lexical_accuracy(data: ProbeData, splits: dict[str, FunctionSplit | None],
-                     options: ProbeOptions) -> dict[str, float | None]:
-    """Validation accuracy of the same probe on bag-of-words features of the question text."""
+def lexical_by_function(data: ProbeData, splits: Mapping[str, R | None],
+                        score: Callable[[torch.Tensor, torch.Tensor, R], float],
+                        ) -> dict[str, float | None]:
+    """``score(fit features, validation features, split)`` of every function with a split, on
+    bag-of-words features of the question text ([1, rows, vocabulary]; no image, no model)."""
     feats = question_features(data)
     out: dict[str, float | None] = {}
     for f in data.functions:
-        split = splits[f]
-        if split is None:
-            out[f] = None
-            continue
-        x_fit = feats[torch.from_numpy(split.fit)][None]  # [1, n, V]
-        w = fit_logistic(x_fit, torch.from_numpy(split.fit_y), lam=options.l2)
-        acc = accuracy(w, feats[torch.from_numpy(split.val)][None], torch.from_numpy(split.val_y))
-        out[f] = float(acc[0])
+        split = splits.get(f)
+        out[f] = None if split is None else score(
+            feats[torch.from_numpy(split.fit)][None], feats[torch.from_numpy(split.val)][None],
+            split)
     return out
+
+
+def lexical_accuracy(data: ProbeData, splits: dict[str, FunctionSplit | None],
+                     options: ProbeOptions) -> dict[str, float | None]:
+    """Validation accuracy of the same probe on bag-of-words features of the question text."""
+    def score(x_fit: torch.Tensor, x_val: torch.Tensor, split: FunctionSplit) -> float:
+        w = fit_logistic(x_fit, torch.from_numpy(split.fit_y), lam=options.l2)
+        return float(accuracy(w, x_val, torch.from_numpy(split.val_y))[0])
+
+    return lexical_by_function(data, splits, score)
 
 
 ScoreFn = Callable[[ProbeData, dict[str, FunctionSplit | None], ProbeOptions,

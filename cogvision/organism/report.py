@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cogvision.harness.eval_markdown import probe_rows
+from cogvision.harness.eval_markdown import probe_rows, random_control
 from cogvision.harness.eval_plots import key_caption, short_labels
 from cogvision.harness.specificity import function_specificity, specificity_table
 from cogvision.harness.stats import NO_VARIANCE
@@ -93,7 +93,7 @@ def harness_summary(run: str | Path) -> str:
              "", "Probes (train split; validation accuracy) and the heads selected:", "",
              probe_table(probe, results["heads"]), "",
              f"Masking on the test split (random control `"
-             f"{(results['masking'] or [{}])[0].get('random_control', 'any')}`):", "",
+             f"{random_control(results)}`):", "",
              masking_table(results)]
     if results.get("cross"):
         rows = results.get("specificity") or function_specificity(results["cross"])
@@ -136,7 +136,7 @@ def _masking_checks(run: Path, functions: list[str]) -> list[dict[str, Any]]:
     for f in functions:
         r = rows[f]
         entry = {"function": f, "selection": selection,
-                 "random_control": r.get("random_control", "any"),
+                 "random_control": random_control(results),
                  "heads": results["heads"][f"masking/{f}/functional"],
                  **{k: round(r[k], 2) for k in ("baseline", "functional", "random_mean",
                                                 "random_std")},

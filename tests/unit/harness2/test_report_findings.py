@@ -241,6 +241,10 @@ def test_masking_section_names_a_layer_matched_control() -> None:
     row = {"function": "A", "baseline": 90.0, "functional": 40.0, "lowest": 88.0,
            "random_mean": 80.0, "random_std": 5.0, "gap": 40.0, "t": 9.0, "p": 0.001,
            "p_holm": 0.001, "degenerate": False, "random_control": "any"}
-    assert "layer-matched" not in _masking_section([row])
+    summary = {"random_control": "any"}
+    assert "layer-matched" not in _masking_section({"summary": summary, "masking": [row]})
     assert "Random heads are layer-matched" in _masking_section(
-        [row | {"random_control": "layer_matched"}])
+        {"summary": {"random_control": "layer_matched"}, "masking": [row]})
+    # results.json written before the summary held the control: read from the masking rows
+    assert "Random heads are layer-matched" in _masking_section(
+        {"summary": {}, "masking": [row | {"random_control": "layer_matched"}]})
