@@ -23,7 +23,6 @@ from cogvision.harness.heads import HeadId, control_heads
 from cogvision.harness.loading import load_model
 from cogvision.organism import data as od
 from cogvision.organism.evaluate import evaluate_items, evaluate_masked, function_items
-from cogvision.sources.synth import SceneOptions
 
 FUNCTIONS = ["Low-level Visual Reception", "High-level Visual Reception", "Math Reasoning",
              "Decision-Making"]
@@ -46,7 +45,7 @@ def main() -> None:
     model, processor = load_model(args.model, dtype="float32")
     adapter = adapter_for(model, processor)
     config = model.config.text_config
-    pool = od.build_pool("cogvision", args.n, args.seed, SceneOptions(96, 3, 0.0, 3, 7))
+    pool = od.build_pool("cogvision", args.n, args.seed, od.organism_scenes())
     selected = [HeadId.parse(h) for h in args.heads]
     rng = np.random.default_rng(0)
     draws = [[str(h) for h in control_heads(args.control, selected, config.num_hidden_layers,

@@ -35,6 +35,8 @@ def train_cmd(
 
     -C restart_steps=N: a second stage in the same run (as a second run with -C init_from).
 
+    -C pack=160: packed batches, the same loss on a third fewer tokens (default 0: padded).
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
     """
     from cogvision.config import resolve

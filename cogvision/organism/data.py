@@ -48,6 +48,11 @@ AUX_CLASSES = {"colour": len(COLOURS) + 1, "shape": len(SHAPES) + 1, "size": len
 """Per-patch auxiliary targets; class 0 is an empty cell."""
 
 
+def organism_scenes(image_size: int = 96, grid: int = 3, *, easy: bool = False) -> SceneOptions:
+    """The scenes the organism trains and is tested on: no jitter, 3-7 objects (1-3 if easy)."""
+    return SceneOptions(image_size, grid, 0.0, *((1, 3) if easy else (3, 7)))
+
+
 @dataclass
 class Pool:
     """Scenes with their main items, images (uint8) and per-patch attribute targets."""

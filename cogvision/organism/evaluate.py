@@ -16,7 +16,6 @@ from cogvision.harness.answer import answer_batch
 from cogvision.harness.data import MainItem, SubItem
 from cogvision.harness.prompts import PromptOptions, prompt_text
 from cogvision.organism import data as od
-from cogvision.sources.synth import SceneOptions
 
 MANIFEST_NAME = "organism_manifest.json"
 
@@ -92,7 +91,7 @@ def evaluate_model(model_dir: str | Path, *, variant: str = "cogvision", n: int 
     if threads:
         torch.set_num_threads(threads)
     model, processor = load_model(str(model_dir), dtype="float32")
-    pool = od.build_pool(variant, n, seed, SceneOptions(image_size, grid, 0.0, 3, 7))
+    pool = od.build_pool(variant, n, seed, od.organism_scenes(image_size, grid))
     result = evaluate_pool(model, processor, pool)
     result["sample"] = {"variant": variant, "n": n, "seed": seed, "image_size": image_size,
                         "grid": grid}

@@ -106,9 +106,7 @@ class TrainConfig(BaseModel):
                             vision_hidden=self.vision_hidden, vision_layers=self.vision_layers)
 
     def scene_options(self, *, easy: bool = False) -> SceneOptions:
-        if easy:
-            return SceneOptions(self.image_size, self.grid, 0.0, 1, 3)
-        return SceneOptions(self.image_size, self.grid, 0.0, 3, 7)
+        return od.organism_scenes(self.image_size, self.grid, easy=easy)
 
 
 class AuxHeads(nn.Module):

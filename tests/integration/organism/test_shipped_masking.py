@@ -13,7 +13,6 @@ from cogvision.harness.adapters import adapter_for
 from cogvision.harness.loading import load_model
 from cogvision.organism import data as od
 from cogvision.organism.evaluate import evaluate_items, evaluate_masked, function_items
-from cogvision.sources.synth import SceneOptions
 
 SHIPPED = Path(__file__).resolve().parents[3] / "models" / "organism-cogvision"
 RECORD = json.loads((SHIPPED / "masking_record.json").read_text())
@@ -29,7 +28,7 @@ def test_functional_masking_effect_as_recorded(entry: dict) -> None:  # type: ig
     adapter = adapter_for(model, processor)
     n_scenes = entry.get("fresh_n", RECORD["fresh_n"])  # a smaller effect is checked on more
     seed = entry.get("fresh_seed", RECORD["fresh_seed"])
-    pool = od.build_pool("cogvision", n_scenes, seed, SceneOptions(96, 3, 0.0, 3, 7))
+    pool = od.build_pool("cogvision", n_scenes, seed, od.organism_scenes())
     items = function_items(pool.items, entry["function"])
     base = evaluate_items(adapter, items)["overall"]
     masked = evaluate_masked(adapter, items, entry["heads"], epsilon=RECORD["epsilon"])["overall"]

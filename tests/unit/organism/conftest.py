@@ -7,7 +7,6 @@ import pytest
 from cogvision.organism import data as od
 from cogvision.organism.model import OrganismSpec, build_organism
 from cogvision.organism.train import TrainConfig, corpus_texts
-from cogvision.sources.synth import SceneOptions
 
 SMALL = OrganismSpec(d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, intermediate=64,
                      vision_hidden=32, vision_layers=1, vision_heads=2)
@@ -15,7 +14,7 @@ SMALL = OrganismSpec(d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, intermedia
 
 @pytest.fixture(scope="package")
 def pool() -> od.Pool:
-    return od.build_pool("cogvision", 24, 7, SceneOptions(96, 3, 0.0, 3, 7))
+    return od.build_pool("cogvision", 24, 7, od.organism_scenes())
 
 
 @pytest.fixture(scope="package")

@@ -13,13 +13,13 @@ from cogvision.harness.adapters import adapter_for
 from cogvision.harness.data import load_items
 from cogvision.harness.prompts import PromptOptions, prompt_text
 from cogvision.organism import data as od
-from cogvision.sources.synth import SceneOptions, build_benchmark
+from cogvision.sources.synth import build_benchmark
 from cogvision.sources.synth.scenes import Scene, SceneObject
 
 
 def test_pool_equals_the_benchmark_as_the_harness_reads_it(tmp_path: Path) -> None:
     build_benchmark("cogvision", 12, 3, tmp_path, image_size=96, grid=3)
-    pool = od.build_pool("cogvision", 12, 3, SceneOptions(96, 3, 0.0, 3, 7))
+    pool = od.build_pool("cogvision", 12, 3, od.organism_scenes())
     from_disk = {i.main_id: i for i in load_items(tmp_path, splits=("train", "test"))}
     assert len(from_disk) == len(pool.items) == 12
     for k, item in enumerate(pool.items):
@@ -125,7 +125,7 @@ def _find(ids: torch.Tensor, positions: torch.Tensor, seq: torch.Tensor) -> tupl
 
 @pytest.mark.parametrize("variant", ["cogvision", "cogvsr"])
 def test_pools_of_both_variants_build(variant: str) -> None:
-    pool = od.build_pool(variant, 5, 1, SceneOptions(96, 3, 0.0, 3, 7))
+    pool = od.build_pool(variant, 5, 1, od.organism_scenes())
     assert len(pool.items) == 5 and pool.aux.shape == (5, 9, 3)
 
 
