@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,11 +51,17 @@ from cogvision.harness.plan import (
     measure_fhi,
     probe_importance,
 )
+from cogvision.harness.shards import (
+    launcher_shard,
+    parse_shard,
+    shard_batches,
+    shard_dir,
+    wait_for_shards,
+)
 from cogvision.harness.sweep import (
     GenerationCache,
     Sweeper,
     Work,
-    batches,
     build_work,
     decode_chains,
 )
@@ -114,43 +119,6 @@ class EvalConfig(BaseModel):
         default=None, description="questions.jsonl (or its folder) of a VQA set, e.g. from import."
     )
     downstream_instruction: str = "Answer the question with a single word or short phrase."
-
-
-def parse_shard(shard: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; None -> ``(0, 1)``."""
-    if shard is None:
-        return 0, 1
-    try:
-        i, n = (int(part) for part in shard.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {shard!r} must look like i/n, e.g. 0/4") from None
-    if not 0 <= i < n:
-        raise UsageError(f"--shard {shard!r}: need 0 <= i < n")
-    return i, n
-
-
-def launcher_shard(shard: str | None) -> str | None:
-    """``auto``: this process's ``RANK/WORLD_SIZE`` under ``accelerate launch`` / ``torchrun``."""
-    if shard != "auto":
-        return shard
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return f"{int(os.environ.get('RANK', '0'))}/{world}" if world > 1 else None
-
-
-def wait_for_shards(out: Path, n: int, timeout_s: float, poll_s: float = 5.0) -> None:
-    """Rank 0: wait until every shard of ``out`` has written its manifest (then merge)."""
-    deadline = time.monotonic() + timeout_s
-    manifests = [out / f"shard-{i}-of-{n}" / "manifest.json" for i in range(n)]
-    while not all(m.is_file() for m in manifests):
-        if time.monotonic() > deadline:
-            missing = [str(m.parent) for m in manifests if not m.is_file()]
-            raise ArtifactError(f"shards not finished after {timeout_s:.0f} s: {missing}")
-        time.sleep(poll_s)
-
-
-def shard_dir(out: str | Path, shard: str | None) -> Path:
-    i, n = parse_shard(shard)
-    return Path(out) if n == 1 else Path(out) / f"shard-{i}-of-{n}"
 
 
 # --------------------------------------------------------------------------- model
@@ -227,21 +195,6 @@ def downstream_work(adapter: ModelAdapter, data: str | Path, instruction: str) -
         item = MainItem(q.id, DOWNSTREAM, q.question, (sub,), loader)
         work.append(Work(item, sub, adapter.chat_text(text, image=ref is not None)))
     return work
-
-
-def shard_batches(
-    work: Sequence[Work], functions: Sequence[str], batch_size: int, shard: str | None
-) -> list[list[tuple[int, Work]]]:
-    """This shard's batches of (position, test sub-question) of the probed functions.
-
-    Batches are formed over the whole test set and dealt round-robin to shards, so every shard
-    decodes exactly the batches an unsharded run would (same padding, same answers).
-    """
-    i, n = parse_shard(shard)
-    keep = [w for w in work if w.sub.function in set(functions)]
-    position = {id(w): k for k, w in enumerate(keep)}
-    every = list(batches(keep, batch_size))
-    return [[(position[id(w)], w) for w in b] for j, b in enumerate(every) if j % n == i]
 
 
 def _sweeper(

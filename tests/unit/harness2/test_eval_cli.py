@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from cogvision.cli.main import app
 from cogvision.errors import ArtifactError, UsageError
-from cogvision.harness.evaluate import EvalConfig, parse_shard, shard_dir
+from cogvision.harness.evaluate import EvalConfig
+from cogvision.harness.shards import parse_shard, shard_dir
 
 runner = CliRunner()
 
@@ -75,7 +76,7 @@ def test_flags_and_overrides_resolve(tmp_path: Path) -> None:
 
 
 def test_auto_shard_follows_the_launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from cogvision.harness.evaluate import launcher_shard, wait_for_shards
+    from cogvision.harness.shards import launcher_shard, wait_for_shards
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert launcher_shard("auto") is None and launcher_shard("1/3") == "1/3"
