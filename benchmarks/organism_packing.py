@@ -1,0 +1,102 @@
+"""Training-step time of the organism with padded against packed batches (issue 8's budget).
+
+Two measurements on a freshly built organism of the default size:
+1. one step on the same batches: both conditions draw the same ``--batch`` sequences and run the
+   same forward + backward + AdamW step of ``cogvision.organism.train``, alternating batch by
+   batch so machine noise hits both alike: median seconds per step, tokens per step (padding
+   included), their ratio, and the largest loss difference on the same batch (packing must not
+   change what is learned);
+2. the training loop itself (``train_lm``: batching, curriculum, schedule, logging) for
+   ``--loop-steps`` steps from the same weights and seed, padded then packed: seconds per step.
+Example (the figures in benchmarks/organism.md):
+
+    python benchmarks/organism_packing.py --threads 2 --steps 60 --pack 160
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+
+from cogvision.organism import data as od
+from cogvision.organism.train import (
+    TrainConfig,
+    TrainState,
+    lm_step,
+    optimiser_step,
+    prepare,
+    train_lm,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per condition")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per condition")
+    parser.add_argument("--pack", type=int, default=160, help="row length of packed batches")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--scenes", type=int, default=500, help="scenes in the sequence pool")
+    parser.add_argument("--loop-steps", type=int, default=150, help="steps of each loop run")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(out="unused", full_items=args.scenes, easy_items=10, val_items=10,
+                         threads=args.threads)
+    model, _, heads, pools = prepare(config)
+    start_weights = copy.deepcopy((model.state_dict(), heads.state_dict()))
+    pad = model.config.text_config.pad_token_id
+    params = [*model.parameters(), *heads.parameters()]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    seqs = pools.full_seqs
+    times: dict[int, list[float]] = {0: [], args.pack: []}
+    tokens: dict[int, int] = {0: 0, args.pack: 0}
+    worst = 0.0
+    model.train()
+    for step in range(args.warmup + args.steps):
+        chosen = torch.randperm(len(seqs), generator=generator)[: args.batch].tolist()
+        losses = {}
+        for pack in (args.pack, 0):
+            batch = od.collate([seqs[i] for i in chosen], pools.full, pad, pack)
+            start = time.perf_counter()
+            loss, lm, _ = lm_step(model, heads, batch, config.aux_weight)
+            losses[pack] = lm
+            # Both conditions step the optimiser; the packed one first, at lr 0, so both see
+            # the same weights within a step.
+            optimiser_step(opt, params, loss, 1e-4 if pack == 0 else 0.0)
+            if step >= args.warmup:
+                times[pack].append(time.perf_counter() - start)
+                tokens[pack] += batch.input_ids.numel()
+        worst = max(worst, abs(losses[0] - losses[args.pack]))
+
+    base = statistics.median(times[0])
+    print(f"{'batches':<22}{'s/step':>10}{'tokens/step':>14}{'time ratio':>12}")
+    for pack, name in ((0, "padded (pack=0)"), (args.pack, f"packed (pack={args.pack})")):
+        median = statistics.median(times[pack])
+        print(f"{name:<22}{median:>10.3f}{tokens[pack] / args.steps:>14.0f}"
+              f"{median / base:>12.2f}")
+    print(f"largest answer-loss difference on the same batch: {worst:.2e} "
+          f"({args.steps + args.warmup} batches, {args.threads} threads)")
+
+    loop: dict[int, float] = {}
+    for pack in (0, args.pack):
+        model.load_state_dict(start_weights[0])
+        heads.load_state_dict(start_weights[1])
+        run = config.model_copy(update={"steps": args.loop_steps, "pack": pack,
+                                        "curriculum_fraction": 0.0})
+        start = time.perf_counter()
+        train_lm(model, heads, pools, run, torch.Generator().manual_seed(0), float("inf"),
+                 lambda _state: None, TrainState())
+        loop[pack] = (time.perf_counter() - start) / args.loop_steps
+    print(f"\n{'training loop':<22}{'s/step':>10}{'time ratio':>12}")
+    for pack, name in ((0, "padded (pack=0)"), (args.pack, f"packed (pack={args.pack})")):
+        print(f"{name:<22}{loop[pack]:>10.3f}{loop[pack] / loop[0]:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
