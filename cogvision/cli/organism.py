@@ -37,6 +37,8 @@ def train_cmd(
 
     -C pack=160: packed batches, the same loss on a third fewer tokens (default 0: padded).
 
+    -C drill_mix=0.25 -C drill_batch=16 -C drill_positions=9: drills (~19 steps per scene).
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
     """
     from cogvision.config import resolve

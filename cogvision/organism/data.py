@@ -228,15 +228,16 @@ def encode_pool(processor: object, pool: Pool, *, n_image: int,
 
 
 def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
-                  per_item: int = 1, prompt_options: PromptOptions | None = None,
-                  ) -> list[Sequence_]:
-    """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``."""
+                  per_item: int = 1, positions: int = 3,
+                  prompt_options: PromptOptions | None = None) -> list[Sequence_]:
+    """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``, each
+    with ``positions`` position look-ups (see ``drill_item``)."""
     options = prompt_options or PromptOptions()
     out = []
     for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
         rng = np.random.default_rng([seed, i])
         for _ in range(per_item):
-            drill = drill_item(item, scene, variant, rng)
+            drill = drill_item(item, scene, variant, rng, positions=positions)
             out.append(encode_sub(processor, drill, drill.subs[0], i, n_image=n_image,
                                   prompt_options=options, dense=True))
     return out

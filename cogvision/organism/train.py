@@ -83,6 +83,8 @@ class TrainConfig(BaseModel):
     cell_words: bool = Field(default=True, description="One token per grid cell name.")
     drill_mix: float = Field(default=0.0, ge=0, le=1)
     drill_batch: int = Field(default=8, ge=1)
+    drill_positions: int = Field(default=3, ge=0, description=(
+        "\"In which row and column is ...?\" steps per drill (capped by the scene's objects)."))
     pack: int = Field(default=0, ge=0, description=(
         "Pack a batch's sequences into rows of this many tokens (0: one padded row each); "
         "the same loss on fewer tokens."))
@@ -305,7 +307,7 @@ def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
     if config.drill_mix > 0:
         pools.drill_seqs = od.encode_drills(
             processor, pools.full, config.variant, n_image=n_image,
-            seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])
+            seed=config.seed * 10 + POOL_SEED_OFFSET["drill"], positions=config.drill_positions)
 
 
 def aux_heads(config: TrainConfig) -> AuxHeads:

@@ -158,6 +158,23 @@ def test_drills_ask_every_occupied_cell_with_answers_from_the_scene(pool: od.Poo
             assert looked_up == {(o.row, o.col) for o in scene.objects}
 
 
+def test_drills_ask_as_many_position_look_ups_as_told(pool: od.Pool) -> None:
+    for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
+        asked = {}
+        for positions in (0, 2, 9):
+            drill = od.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]),
+                                  programs=0, positions=positions)
+            (sub,) = drill.subs
+            asked[positions] = [q for q, _ in [*sub.context, (sub.question, sub.answer)]
+                                if q.startswith("In which row and column is ")]
+        # Without programs nothing hits the 20-step cap: exactly min(positions, objects) asked,
+        # each about a different object.
+        for positions, questions in asked.items():
+            assert len(questions) == len(set(questions)) == min(positions, len(scene.objects))
+        assert set(asked[9]) == {f"In which row and column is {scene.ref(o)}?"
+                                 for o in scene.objects}
+
+
 def test_drill_sequences_learn_every_answer(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
     _, processor = organism
     tok = processor.tokenizer
@@ -172,3 +189,7 @@ def test_drill_sequences_learn_every_answer(pool: od.Pool, organism) -> None:  #
     answers = [a for _, a in sub.context] + [sub.answer]
     assert learned == [w for a in answers for w in tok.tokenize(a)] + ["<|im_end|>"]
     assert tok.unk_token_id not in seqs[0].ids
+    more = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9)
+    which = tok.convert_tokens_to_ids("which")  # position look-ups say "which"
+    assert sum(int((s.ids == which).sum()) for s in more) > sum(
+        int((s.ids == which).sum()) for s in seqs)
