@@ -118,10 +118,12 @@ CELL_QUESTIONS = (
 """Cell look-ups, worded as the templates word them."""
 MAX_DRILL_STEPS = 20
 """The prompt numbers steps Q1..Q20 (the tokenizer's vocabulary)."""
+DRILL_POSITIONS = 3
+"""Default number of "In which row and column is ...?" steps per drill."""
 
 
 def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Generator,
-               *, programs: int = 3, positions: int = 3) -> MainItem:
+               *, programs: int = 3, positions: int = DRILL_POSITIONS) -> MainItem:
     """A drill about ``scene`` in harness format (see the module docstring).
 
     Blocks, shuffled: ``programs`` random templates' programs that fit the scene (steps kept
@@ -228,7 +230,7 @@ def encode_pool(processor: object, pool: Pool, *, n_image: int,
 
 
 def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
-                  per_item: int = 1, positions: int = 3,
+                  per_item: int = 1, positions: int = DRILL_POSITIONS,
                   prompt_options: PromptOptions | None = None) -> list[Sequence_]:
     """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``, each
     with ``positions`` position look-ups (see ``drill_item``)."""

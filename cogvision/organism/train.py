@@ -83,7 +83,7 @@ class TrainConfig(BaseModel):
     cell_words: bool = Field(default=True, description="One token per grid cell name.")
     drill_mix: float = Field(default=0.0, ge=0, le=1)
     drill_batch: int = Field(default=8, ge=1)
-    drill_positions: int = Field(default=3, ge=0, description=(
+    drill_positions: int = Field(default=od.DRILL_POSITIONS, ge=0, description=(
         "\"In which row and column is ...?\" steps per drill (capped by the scene's objects)."))
     pack: int = Field(default=0, ge=0, description=(
         "Pack a batch's sequences into rows of this many tokens (0: one padded row each); "
