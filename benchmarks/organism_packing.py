@@ -7,10 +7,15 @@ Two measurements on a freshly built organism of the default size:
    included), their ratio, and the largest loss difference on the same batch (packing must not
    change what is learned);
 2. the training loop itself (``train_lm``: batching, curriculum, schedule, logging) for
-   ``--loop-steps`` steps from the same weights and seed, padded then packed: seconds per step.
-Example (the figures in benchmarks/organism.md):
+   ``--loop-steps`` steps from the same weights and seed, padded then packed: seconds per step;
+3. with ``--drill-batch N``: one packed step on a batch of N drills (``-C drill_positions=9``)
+   against one on a packed batch of benchmark sequences, alternating: seconds per step, tokens and
+   answer tokens per step (what a drill step costs in a run with ``-C drill_mix``).
+Examples (the figures in benchmarks/organism.md):
 
     python benchmarks/organism_packing.py --threads 2 --steps 60 --pack 160
+    python benchmarks/organism_packing.py --threads 2 --steps 60 --pack 160 --drill-batch 16 \
+        --loop-steps 0
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ import argparse
 import copy
 import statistics
 import time
+from typing import Any
 
 import torch
 
 from cogvision.organism import data as od
 from cogvision.organism.train import (
+    AuxHeads,
+    Pools,
     TrainConfig,
     TrainState,
     lm_step,
@@ -41,12 +49,16 @@ def main() -> None:
     parser.add_argument("--pack", type=int, default=160, help="row length of packed batches")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--scenes", type=int, default=500, help="scenes in the sequence pool")
-    parser.add_argument("--loop-steps", type=int, default=150, help="steps of each loop run")
+    parser.add_argument("--loop-steps", type=int, default=150,
+                        help="steps of each loop run (0: skip measurement 2)")
+    parser.add_argument("--drill-batch", type=int, default=0,
+                        help="drills per batch for measurement 3 (0: skip it)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     config = TrainConfig(out="unused", full_items=args.scenes, easy_items=10, val_items=10,
-                         threads=args.threads)
+                         threads=args.threads, drill_mix=1.0 if args.drill_batch else 0.0,
+                         drill_positions=9)
     model, _, heads, pools = prepare(config)
     start_weights = copy.deepcopy((model.state_dict(), heads.state_dict()))
     pad = model.config.text_config.pad_token_id
@@ -83,12 +95,16 @@ def main() -> None:
     print(f"largest answer-loss difference on the same batch: {worst:.2e} "
           f"({args.steps + args.warmup} batches, {args.threads} threads)")
 
+    if args.drill_batch:
+        drill_steps(model, heads, pools, config, args)
+    if not args.loop_steps:
+        return
     loop: dict[int, float] = {}
     for pack in (0, args.pack):
         model.load_state_dict(start_weights[0])
         heads.load_state_dict(start_weights[1])
         run = config.model_copy(update={"steps": args.loop_steps, "pack": pack,
-                                        "curriculum_fraction": 0.0})
+                                        "curriculum_fraction": 0.0, "drill_mix": 0.0})
         start = time.perf_counter()
         train_lm(model, heads, pools, run, torch.Generator().manual_seed(0), float("inf"),
                  lambda _state: None, TrainState())
@@ -96,6 +112,40 @@ def main() -> None:
     print(f"\n{'training loop':<22}{'s/step':>10}{'time ratio':>12}")
     for pack, name in ((0, "padded (pack=0)"), (args.pack, f"packed (pack={args.pack})")):
         print(f"{name:<22}{loop[pack]:>10.3f}{loop[pack] / loop[0]:>12.2f}")
+
+
+def drill_steps(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
+                args: argparse.Namespace) -> None:
+    """Measurement 3: a packed step on drills against one on benchmark sequences (lr 0)."""
+    pad = model.config.text_config.pad_token_id
+    params = [*model.parameters(), *heads.parameters()]
+    opt = torch.optim.AdamW(params, lr=0.0)
+    generator = torch.Generator().manual_seed(1)
+    sources = {
+        f"benchmark ({args.batch} seqs)": od.batches(pools.full_seqs, pools.full, pad,
+                                                     args.batch, generator, args.pack),
+        f"drills ({args.drill_batch})": od.batches(pools.drill_seqs, pools.full, pad,
+                                                   args.drill_batch, generator, args.pack)}
+    times: dict[str, list[float]] = {name: [] for name in sources}
+    tokens = dict.fromkeys(sources, 0)
+    answers = dict.fromkeys(sources, 0)
+    for step in range(args.warmup + args.steps):
+        for name, source in sources.items():
+            batch = next(source)
+            start = time.perf_counter()
+            loss, _, _ = lm_step(model, heads, batch, config.aux_weight)
+            optimiser_step(opt, params, loss, 0.0)
+            if step >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+                tokens[name] += batch.input_ids.numel()
+                answers[name] += int((batch.labels != od.IGNORE).sum())
+    base = statistics.median(next(iter(times.values())))
+    print(f"\n{'packed batch':<22}{'s/step':>10}{'tokens/step':>14}{'answer tok/step':>17}"
+          f"{'time ratio':>12}")
+    for name, spent in times.items():
+        median = statistics.median(spent)
+        print(f"{name:<22}{median:>10.3f}{tokens[name] / args.steps:>14.0f}"
+              f"{answers[name] / args.steps:>17.0f}{median / base:>12.2f}")
 
 
 if __name__ == "__main__":
