@@ -30,6 +30,7 @@ import torch
 
 from cogvision.organism import data as od
 from cogvision.organism.train import (
+    POOL_SEED_OFFSET,
     AuxHeads,
     Pools,
     TrainConfig,
@@ -57,9 +58,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     config = TrainConfig(out="unused", full_items=args.scenes, easy_items=10, val_items=10,
-                         threads=args.threads, drill_mix=1.0 if args.drill_batch else 0.0,
-                         drill_positions=9)
-    model, _, heads, pools = prepare(config)
+                         threads=args.threads)
+    model, processor, heads, pools = prepare(config)
     start_weights = copy.deepcopy((model.state_dict(), heads.state_dict()))
     pad = model.config.text_config.pad_token_id
     params = [*model.parameters(), *heads.parameters()]
@@ -96,7 +96,7 @@ def main() -> None:
           f"({args.steps + args.warmup} batches, {args.threads} threads)")
 
     if args.drill_batch:
-        drill_steps(model, heads, pools, config, args)
+        drill_steps(model, processor, heads, pools, config, args)
     if not args.loop_steps:
         return
     loop: dict[int, float] = {}
@@ -104,7 +104,7 @@ def main() -> None:
         model.load_state_dict(start_weights[0])
         heads.load_state_dict(start_weights[1])
         run = config.model_copy(update={"steps": args.loop_steps, "pack": pack,
-                                        "curriculum_fraction": 0.0, "drill_mix": 0.0})
+                                        "curriculum_fraction": 0.0})
         start = time.perf_counter()
         train_lm(model, heads, pools, run, torch.Generator().manual_seed(0), float("inf"),
                  lambda _state: None, TrainState())
@@ -114,9 +114,13 @@ def main() -> None:
         print(f"{name:<22}{loop[pack]:>10.3f}{loop[pack] / loop[0]:>12.2f}")
 
 
-def drill_steps(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
+def drill_steps(model: Any, processor: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
                 args: argparse.Namespace) -> None:
-    """Measurement 3: a packed step on drills against one on benchmark sequences (lr 0)."""
+    """Measurement 3: a packed step on drills (one per scene of the pool, 9 position look-ups
+    each) against one on benchmark sequences (lr 0)."""
+    drill_seqs = od.encode_drills(processor, pools.full, config.variant,
+                                  n_image=config.spec().image_tokens, positions=9,
+                                  seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])
     pad = model.config.text_config.pad_token_id
     params = [*model.parameters(), *heads.parameters()]
     opt = torch.optim.AdamW(params, lr=0.0)
@@ -124,7 +128,7 @@ def drill_steps(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
     sources = {
         f"benchmark ({args.batch} seqs)": od.batches(pools.full_seqs, pools.full, pad,
                                                      args.batch, generator, args.pack),
-        f"drills ({args.drill_batch})": od.batches(pools.drill_seqs, pools.full, pad,
+        f"drills ({args.drill_batch})": od.batches(drill_seqs, pools.full, pad,
                                                    args.drill_batch, generator, args.pack)}
     times: dict[str, list[float]] = {name: [] for name in sources}
     tokens = dict.fromkeys(sources, 0)
