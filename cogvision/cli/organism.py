@@ -39,6 +39,8 @@ def train_cmd(
 
     -C drill_mix=0.25 -C drill_batch=16 -C drill_positions=9: drills (~19 steps per scene).
 
+    -C lookup_weight=1: supervise head L1H0's look-up of the object each question names.
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
     """
     from cogvision.config import resolve

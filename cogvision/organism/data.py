@@ -20,8 +20,10 @@ times more densely than the benchmark's sequences, where most steps are text-onl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -176,6 +178,7 @@ class Sequence_:
     ids: torch.Tensor  # [seq] int64
     labels: torch.Tensor  # [seq] int64, IGNORE outside answers
     item: int  # index into the pool
+    lookups: tuple[tuple[int, int], ...] = ()  # (query, key) positions, see ``answer_lookups``
 
 
 def chat_prompt(processor: object, prompt: str) -> str:
@@ -198,9 +201,48 @@ def _answer_spans(text: str, start: int, sub: SubItem, dense: bool) -> list[tupl
     return spans
 
 
+_CELL_REF = re.compile(r"\bobject at row (\d+), column (\d+)")
+
+
+@lru_cache(maxsize=65536)
+def referent_cell(question: str, scene: Scene) -> int | None:
+    """Cell (reading order) of the one object ``question`` names, by its referring expression
+    ("the red circle", "the small red circle") or its cell ("the object at row 2, column 3");
+    None if it names none, several, or only by anaphora ("it", "that hexagon")."""
+    cells = {(int(m[1]) - 1) * scene.grid + int(m[2]) - 1 for m in _CELL_REF.finditer(question)}
+    for o in scene.objects:
+        phrases = [o.name(with_size=True)]
+        if scene.ref(o) == f"the {o.name()}":
+            phrases.append(o.name())
+        if any(re.search(rf"\bthe {p}\b", question) for p in phrases):
+            cells.add(o.row * scene.grid + o.col)
+    return cells.pop() if len(cells) == 1 else None
+
+
+def answer_lookups(text: str, final_at: int, starts: torch.Tensor, ids: torch.Tensor,
+                   image_token_id: int, sub: SubItem, scene: Scene) -> tuple[tuple[int, int], ...]:
+    """(query, key) token positions: for every answer in ``text`` (quoted ones and the final one)
+    whose question names one object, the token that predicts the answer's first token and the
+    image token of the object's cell (``organism.lookup``). ``final_at``: where the final answer
+    starts in ``text``; ``starts``: each token's first character."""
+    image_at = int((ids == image_token_id).nonzero()[0, 0])
+    questions = [q for q, _ in sub.context] + [sub.question]
+    answer_starts = [a for a, _ in _answer_spans(text, 0, sub, True)]
+    answer_starts.append(final_at)
+    out = []
+    for question, at in zip(questions, answer_starts, strict=True):
+        cell = referent_cell(question, scene)
+        if cell is not None:
+            first = int(torch.searchsorted(starts, at))
+            out.append((first - 1, image_at + cell))
+    return tuple(out)
+
+
 def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n_image: int,
-               prompt_options: PromptOptions, dense: bool = True) -> Sequence_:
-    """Tokenise one sub-question with its answer; labels on the answer(s) and end-of-turn."""
+               prompt_options: PromptOptions, dense: bool = True,
+               scene: Scene | None = None) -> Sequence_:
+    """Tokenise one sub-question with its answer; labels on the answer(s) and end-of-turn; with
+    ``scene``, also the look-ups of its answers (``answer_lookups``)."""
     tok = processor.tokenizer  # type: ignore[attr-defined]
     image_token = tok.image_token
     prompt = chat_prompt(processor, prompt_text(item, sub, prompt_options))
@@ -216,22 +258,26 @@ def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n
         learn |= (starts >= a) & (starts < b)
     labels = torch.where(learn, ids, torch.full_like(ids, IGNORE))
     # Labels predict token t from tokens < t: the model shifts them itself.
-    return Sequence_(ids, labels, index)
+    lookups = () if scene is None else answer_lookups(
+        text, len(prompt), starts, ids, tok.convert_tokens_to_ids(image_token), sub, scene)
+    return Sequence_(ids, labels, index, lookups)
 
 
 def encode_pool(processor: object, pool: Pool, *, n_image: int,
                 prompt_options: PromptOptions | None = None, dense: bool = True,
-                ) -> list[Sequence_]:
-    """Every sub-question of every item of ``pool`` as a training sequence."""
+                lookups: bool = False) -> list[Sequence_]:
+    """Every sub-question of every item of ``pool`` as a training sequence (with its answers'
+    look-ups if ``lookups``)."""
     options = prompt_options or PromptOptions()
     return [encode_sub(processor, item, sub, i, n_image=n_image, prompt_options=options,
-                       dense=dense)
+                       dense=dense, scene=pool.scenes[i] if lookups else None)
             for i, item in enumerate(pool.items) for sub in item.subs]
 
 
 def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
                   per_item: int = 1, positions: int = DRILL_POSITIONS,
-                  prompt_options: PromptOptions | None = None) -> list[Sequence_]:
+                  prompt_options: PromptOptions | None = None, lookups: bool = False,
+                  ) -> list[Sequence_]:
     """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``, each
     with ``positions`` position look-ups (see ``drill_item``)."""
     options = prompt_options or PromptOptions()
@@ -241,7 +287,8 @@ def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, 
         for _ in range(per_item):
             drill = drill_item(item, scene, variant, rng, positions=positions)
             out.append(encode_sub(processor, drill, drill.subs[0], i, n_image=n_image,
-                                  prompt_options=options, dense=True))
+                                  prompt_options=options, dense=True,
+                                  scene=scene if lookups else None))
     return out
 
 
@@ -253,6 +300,7 @@ class Batch:
     pixel_values: torch.Tensor  # [B, 3, H, W], in the order the image tokens appear
     aux: torch.Tensor  # [B, P, 3]
     position_ids: torch.Tensor | None = None  # [R, S]; restart at 0 per sequence when packed
+    lookups: torch.Tensor | None = None  # [N, 4]: row, query, key, segment start (organism.lookup)
 
     def to(self, device: str | torch.device) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -260,7 +308,7 @@ class Batch:
 
         return Batch(self.input_ids.to(device), self.attention_mask.to(device),
                      self.labels.to(device), self.pixel_values.to(device), self.aux.to(device),
-                     move(self.position_ids))
+                     move(self.position_ids), move(self.lookups))
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         """Keyword arguments of the model's forward pass."""
@@ -286,6 +334,7 @@ def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, pack: int = 0) -
     segment = torch.full((len(rows), length), -1, dtype=torch.long)
     positions = torch.zeros((len(rows), length), dtype=torch.long)
     order: list[int] = []
+    lookups: list[tuple[int, int, int, int]] = []
     for r, row in enumerate(rows):
         at = 0
         for s in row:
@@ -294,16 +343,18 @@ def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, pack: int = 0) -
             labels[r, at: at + n] = s.labels
             segment[r, at: at + n] = len(order)
             positions[r, at: at + n] = torch.arange(n)
+            lookups.extend((r, at + q, at + k, at) for q, k in s.lookups)
             order.append(s.item)
             at += n
     index = torch.tensor(order)
     images, aux = pixels(pool.images[index]), pool.aux[index]
+    found = torch.tensor(lookups, dtype=torch.long) if lookups else None
     if pack <= 0:
-        return Batch(ids, (segment >= 0).long(), labels, images, aux)
+        return Batch(ids, (segment >= 0).long(), labels, images, aux, lookups=found)
     causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
     mask = (segment[:, :, None] == segment[:, None, :]) & causal
     mask |= torch.eye(length, dtype=torch.bool)  # padding attends to itself (no empty rows)
-    return Batch(ids, mask[:, None], labels, images, aux, positions)
+    return Batch(ids, mask[:, None], labels, images, aux, positions, found)
 
 
 def _pack_rows(seqs: Sequence[Sequence_], capacity: int) -> list[list[Sequence_]]:

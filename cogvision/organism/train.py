@@ -8,7 +8,9 @@ and a capped run still yields the last checkpoint):
    auxiliary patch loss (weight ``aux_weight``); the first ``curriculum_fraction`` of them draw from
    a pool of scenes with 1-3 objects, the rest from the full pool (with ``easy_mix`` of easy ones);
    a share ``drill_mix`` of the steps trains on drills instead (many visual steps per scene, see
-   ``cogvision.organism.data``), in batches of ``drill_batch``.
+   ``cogvision.organism.data``), in batches of ``drill_batch``; with ``lookup_weight`` > 0, a
+   supervised look-up loss teaches head ``lookup_head`` of layer ``lookup_layer`` to attend from
+   each answer to the object its question names (``cogvision.organism.lookup``).
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -24,17 +26,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from cogvision.harness.prompts import PromptOptions
 from cogvision.organism import data as od
+from cogvision.organism import lookup as ol
 from cogvision.organism.model import OrganismSpec, build_organism, describe
 from cogvision.sources.synth import SceneOptions
 
@@ -88,11 +91,22 @@ class TrainConfig(BaseModel):
     pack: int = Field(default=0, ge=0, description=(
         "Pack a batch's sequences into rows of this many tokens (0: one padded row each); "
         "the same loss on fewer tokens."))
+    lookup_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of the supervised look-up loss (0: off; see cogvision.organism.lookup)."))
+    lookup_layer: int = Field(default=1, ge=0, description="Decoder layer of the look-up head.")
+    lookup_head: int = Field(default=0, ge=0, description="Head taught to look up named objects.")
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=0, ge=0, description="Steps of a second stage (0: none).")
     restart_lr: float = 5e-4
     restart_warmup: int = 50
+
+    @model_validator(mode="after")
+    def _lookup_head_exists(self) -> TrainConfig:
+        if self.lookup_layer >= self.n_layers or self.lookup_head >= self.n_heads:
+            raise ValueError(f"lookup head L{self.lookup_layer}H{self.lookup_head} is outside the "
+                             f"decoder's {self.n_layers} layers x {self.n_heads} heads")
+        return self
 
     def second_stage(self) -> TrainConfig:
         """The config a separate second ``organism train`` run would have (seed + 1)."""
@@ -265,13 +279,22 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
                 torch.rand((), generator=generator).item() < config.drill_mix):
             source = drills
         batch = next(source).to(config.device)
-        loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
+        capture: AbstractContextManager[list[dict[str, Any]]] = (
+            ol.capture_attention_inputs(model, config.lookup_layer) if config.lookup_weight > 0
+            else nullcontext([]))
+        with capture as seen:
+            loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
+        record = {"step": state.offset + step, "lm_loss": round(lm, 4), "aux_loss": round(aux, 4)}
+        if config.lookup_weight > 0 and batch.lookups is not None:
+            look, hit = ol.lookup_loss(model, seen[-1], config.lookup_layer, config.lookup_head,
+                                       batch.lookups)
+            loss = loss + config.lookup_weight * look
+            record |= {"lookup_loss": round(look.item(), 4), "lookup_hit": round(hit, 4)}
         optimiser_step(opt, params, loss, lr_at(step, config.steps, config, config.lr))
         state.step = step + 1
         if step % 50 == 0:
-            state.history.append({"step": state.offset + step, "lm_loss": round(lm, 4),
-                                  "aux_loss": round(aux, 4)})
-            log.info("step %d lm %.4f aux %.4f", step, lm, aux)
+            state.history.append(record)
+            log.info("step %d %s", step, record)
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
             model.eval()
             on_checkpoint(state)
@@ -302,12 +325,16 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
 def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
     """Token sequences of the pools' scenes (and drills), in place."""
     n_image = config.spec().image_tokens
-    pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense)
-    pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense)
+    lookups = config.lookup_weight > 0
+    pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense,
+                                     lookups=lookups)
+    pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense,
+                                     lookups=lookups)
     if config.drill_mix > 0:
         pools.drill_seqs = od.encode_drills(
             processor, pools.full, config.variant, n_image=n_image,
-            seed=config.seed * 10 + POOL_SEED_OFFSET["drill"], positions=config.drill_positions)
+            seed=config.seed * 10 + POOL_SEED_OFFSET["drill"], positions=config.drill_positions,
+            lookups=lookups)
 
 
 def aux_heads(config: TrainConfig) -> AuxHeads:

@@ -1,0 +1,78 @@
+"""Supervised look-up: one decoder head is taught to attend from a question to the object it names.
+
+Every collapsed organism run failed the same step: finding the image token of "the small red
+circle" from the question's words (issue 8; ``benchmarks/organism.md``). The answer loss teaches
+that look-up only through the few answer tokens that depend on it. This auxiliary loss supervises
+it directly: at the token that predicts an answer (the last token before it), head ``head`` of
+decoder layer ``layer`` should put its attention on the image token of the one object the question
+names (``organism.data.referent_cell``). The loss is the mean negative log of that attention
+weight, computed from the layer's own query and key projections and rotary embeddings, so it is the
+head's real attention (a test checks it against eager attention weights) and the trained model
+stays a plain transformers model.
+
+A ``Batch.lookups`` row is ``(row, query position, key position, segment start)``; the head may
+attend to the keys from the segment start to the query position (causal, within one sequence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.nn import functional
+
+
+def attention_module(model: Any, layer: int) -> Any:
+    """Self-attention module of decoder layer ``layer`` of a LLaVA organism."""
+    return model.model.language_model.layers[layer].self_attn
+
+
+@contextmanager
+def capture_attention_inputs(model: Any, layer: int) -> Iterator[list[dict[str, Any]]]:
+    """Collect the keyword inputs (hidden states, rotary embeddings) of layer's attention."""
+    seen: list[dict[str, Any]] = []
+    handle = attention_module(model, layer).register_forward_pre_hook(
+        lambda _m, _args, kwargs: seen.append(kwargs), with_kwargs=True)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), -1) * sin
+
+
+def head_attention(attn: Any, inputs: dict[str, Any], head: int,
+                   lookups: torch.Tensor) -> torch.Tensor:
+    """Log attention weights [N, S] of ``head`` at each look-up's query position (keys outside
+    the look-up's segment or after the query get -inf)."""
+    hidden = inputs["hidden_states"]  # [R, S, d]
+    cos, sin = inputs["position_embeddings"]  # [R, S, head_dim] each
+    dim = attn.head_dim
+    kv = head // attn.num_key_value_groups
+    q_slice, k_slice = slice(head * dim, (head + 1) * dim), slice(kv * dim, (kv + 1) * dim)
+    q_bias = None if attn.q_proj.bias is None else attn.q_proj.bias[q_slice]
+    k_bias = None if attn.k_proj.bias is None else attn.k_proj.bias[k_slice]
+    rows, at, start = lookups[:, 0], lookups[:, 1], lookups[:, 3]
+    query = functional.linear(hidden[rows, at], attn.q_proj.weight[q_slice], q_bias)
+    query = _rotate(query, cos[rows, at], sin[rows, at])  # [N, dim]
+    keys = _rotate(functional.linear(hidden, attn.k_proj.weight[k_slice], k_bias), cos, sin)
+    scores = torch.einsum("nd,nsd->ns", query, keys[rows]) * attn.scaling
+    positions = torch.arange(hidden.shape[1], device=hidden.device)
+    allowed = (positions >= start[:, None]) & (positions <= at[:, None])
+    return torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+
+
+def lookup_loss(model: Any, inputs: dict[str, Any], layer: int, head: int,
+                lookups: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Mean -log attention on the named object's image token, and the share of look-ups whose
+    largest attention weight is on it."""
+    logp = head_attention(attention_module(model, layer), inputs, head, lookups)
+    target = lookups[:, 2]
+    picked = logp.gather(1, target[:, None])[:, 0]
+    hit = (logp.argmax(-1) == target).float().mean().item()
+    return -picked.mean(), hit
