@@ -10,12 +10,16 @@ Two measurements on a freshly built organism of the default size:
    ``--loop-steps`` steps from the same weights and seed, padded then packed: seconds per step;
 3. with ``--drill-batch N``: one packed step on a batch of N drills (``-C drill_positions=9``)
    against one on a packed batch of benchmark sequences, alternating: seconds per step, tokens and
-   answer tokens per step (what a drill step costs in a run with ``-C drill_mix``).
+   answer tokens per step (what a drill step costs in a run with ``-C drill_mix``);
+4. with ``--lookup`` too: each of measurement 3's batches also with the supervised look-up loss
+   (``-C lookup_weight=1``, ``cogvision.organism.lookup``): what the loss adds to a step.
 Examples (the figures in benchmarks/organism.md):
 
     python benchmarks/organism_packing.py --threads 2 --steps 60 --pack 160
     python benchmarks/organism_packing.py --threads 2 --steps 60 --pack 160 --drill-batch 16 \
         --loop-steps 0
+    python benchmarks/organism_packing.py --threads 2 --steps 60 --pack 160 --drill-batch 16 \
+        --loop-steps 0 --lookup
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from cogvision.organism.train import (
     lm_step,
     optimiser_step,
     prepare,
+    step_loss,
     train_lm,
 )
 
@@ -54,6 +59,8 @@ def main() -> None:
                         help="steps of each loop run (0: skip measurement 2)")
     parser.add_argument("--drill-batch", type=int, default=0,
                         help="drills per batch for measurement 3 (0: skip it)")
+    parser.add_argument("--lookup", action="store_true",
+                        help="measurement 3 also times each batch with the look-up loss")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -116,40 +123,50 @@ def main() -> None:
 
 def drill_steps(model: Any, processor: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
                 args: argparse.Namespace) -> None:
-    """Measurement 3: a packed step on drills (one per scene of the pool, 9 position look-ups
-    each) against one on benchmark sequences (lr 0)."""
-    drill_seqs = od.encode_drills(processor, pools.full, config.variant,
-                                  n_image=config.spec().image_tokens, positions=9,
+    """Measurement 3 (and 4 with ``--lookup``): packed steps on drills (one per scene of the pool,
+    9 position look-ups each) against packed steps on benchmark sequences; with ``--lookup``, each
+    batch also with the supervised look-up loss (``-C lookup_weight=1``, the same batch)."""
+    n_image = config.spec().image_tokens
+    full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, lookups=args.lookup)
+    drill_seqs = od.encode_drills(processor, pools.full, config.variant, n_image=n_image,
+                                  positions=9, lookups=args.lookup,
                                   seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])
     pad = model.config.text_config.pad_token_id
-    params = [*model.parameters(), *heads.parameters()]
-    opt = torch.optim.AdamW(params, lr=0.0)
     generator = torch.Generator().manual_seed(1)
     sources = {
-        f"benchmark ({args.batch} seqs)": od.batches(pools.full_seqs, pools.full, pad,
-                                                     args.batch, generator, args.pack),
+        f"benchmark ({args.batch} seqs)": od.batches(full_seqs, pools.full, pad, args.batch,
+                                                     generator, args.pack),
         f"drills ({args.drill_batch})": od.batches(drill_seqs, pools.full, pad,
                                                    args.drill_batch, generator, args.pack)}
-    times: dict[str, list[float]] = {name: [] for name in sources}
-    tokens = dict.fromkeys(sources, 0)
-    answers = dict.fromkeys(sources, 0)
+    weights = (0.0, 1.0) if args.lookup else (0.0,)
+    conditions = {(name if w == 0 else f"{name} + look-up"): (name, config.model_copy(
+        update={"lookup_weight": w})) for name in sources for w in weights}
+    params = [*model.parameters(), *heads.parameters()]
+    opt = torch.optim.AdamW(params, lr=0.0)
+    times: dict[str, list[float]] = {name: [] for name in conditions}
+    tokens = dict.fromkeys(conditions, 0)
+    answers = dict.fromkeys(conditions, 0)
+    lookups = dict.fromkeys(conditions, 0)
     for step in range(args.warmup + args.steps):
-        for name, source in sources.items():
-            batch = next(source)
+        drawn = {name: next(source) for name, source in sources.items()}
+        for name, (source, run) in conditions.items():
+            batch = drawn[source]
             start = time.perf_counter()
-            loss, _, _ = lm_step(model, heads, batch, config.aux_weight)
+            loss, _ = step_loss(model, heads, batch, run)
             optimiser_step(opt, params, loss, 0.0)
             if step >= args.warmup:
                 times[name].append(time.perf_counter() - start)
                 tokens[name] += batch.input_ids.numel()
                 answers[name] += int((batch.labels != od.IGNORE).sum())
+                lookups[name] += 0 if batch.lookups is None else len(batch.lookups)
     base = statistics.median(next(iter(times.values())))
-    print(f"\n{'packed batch':<22}{'s/step':>10}{'tokens/step':>14}{'answer tok/step':>17}"
-          f"{'time ratio':>12}")
+    print(f"\n{'packed batch':<30}{'s/step':>10}{'tokens/step':>14}{'answer tok/step':>17}"
+          f"{'look-ups/step':>15}{'time ratio':>12}")
     for name, spent in times.items():
         median = statistics.median(spent)
-        print(f"{name:<22}{median:>10.3f}{tokens[name] / args.steps:>14.0f}"
-              f"{answers[name] / args.steps:>17.0f}{median / base:>12.2f}")
+        print(f"{name:<30}{median:>10.3f}{tokens[name] / args.steps:>14.0f}"
+              f"{answers[name] / args.steps:>17.0f}{lookups[name] / args.steps:>15.0f}"
+              f"{median / base:>12.2f}")
 
 
 if __name__ == "__main__":

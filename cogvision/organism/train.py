@@ -247,6 +247,24 @@ def lm_step(model: Any, heads: AuxHeads, batch: od.Batch, aux_weight: float
     return out.loss + aux_weight * aux_loss, out.loss.item(), aux_loss.item()
 
 
+def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
+              ) -> tuple[torch.Tensor, dict[str, float]]:
+    """``lm_step``'s loss, plus the supervised look-up loss when ``config.lookup_weight`` > 0;
+    with the parts' values (``lm_loss``, ``aux_loss``, ``lookup_loss``, ``lookup_hit``)."""
+    capture: AbstractContextManager[list[dict[str, Any]]] = (
+        ol.capture_attention_inputs(model, config.lookup_layer) if config.lookup_weight > 0
+        else nullcontext([]))
+    with capture as seen:
+        loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
+    parts = {"lm_loss": lm, "aux_loss": aux}
+    if config.lookup_weight > 0 and batch.lookups is not None:
+        look, hit = ol.lookup_loss(model, seen[-1], config.lookup_layer, config.lookup_head,
+                                   batch.lookups)
+        loss = loss + config.lookup_weight * look
+        parts |= {"lookup_loss": look.item(), "lookup_hit": hit}
+    return loss, parts
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -279,20 +297,11 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
                 torch.rand((), generator=generator).item() < config.drill_mix):
             source = drills
         batch = next(source).to(config.device)
-        capture: AbstractContextManager[list[dict[str, Any]]] = (
-            ol.capture_attention_inputs(model, config.lookup_layer) if config.lookup_weight > 0
-            else nullcontext([]))
-        with capture as seen:
-            loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
-        record = {"step": state.offset + step, "lm_loss": round(lm, 4), "aux_loss": round(aux, 4)}
-        if config.lookup_weight > 0 and batch.lookups is not None:
-            look, hit = ol.lookup_loss(model, seen[-1], config.lookup_layer, config.lookup_head,
-                                       batch.lookups)
-            loss = loss + config.lookup_weight * look
-            record |= {"lookup_loss": round(look.item(), 4), "lookup_hit": round(hit, 4)}
+        loss, parts = step_loss(model, heads, batch, config)
         optimiser_step(opt, params, loss, lr_at(step, config.steps, config, config.lr))
         state.step = step + 1
         if step % 50 == 0:
+            record = {"step": state.offset + step} | {k: round(v, 4) for k, v in parts.items()}
             state.history.append(record)
             log.info("step %d %s", step, record)
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:

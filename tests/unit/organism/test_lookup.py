@@ -129,3 +129,25 @@ def test_lookup_head_must_exist() -> None:
         TrainConfig(out="x", lookup_weight=1.0, lookup_layer=4)
     assert TrainConfig(out="x", lookup_layer=3, lookup_head=7).lookup_head == 7
     assert PromptOptions()  # the prompts the look-ups are computed on
+
+
+def test_step_loss_adds_the_weighted_lookup_loss(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    from cogvision.organism.train import aux_heads, step_loss
+
+    model, processor = organism
+    seqs = od.encode_pool(processor, pool, n_image=9, lookups=True)[:16]
+    batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=300)
+    assert batch.lookups is not None
+    config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4)
+    heads = aux_heads(config)
+    model.eval()
+    with torch.no_grad():
+        plain, parts = step_loss(model, heads, batch, config)
+        weighted, with_lookup = step_loss(
+            model, heads, batch, config.model_copy(update={"lookup_weight": 0.5}))
+        with ol.capture_attention_inputs(model, 1) as seen:
+            model(**batch.model_inputs())
+        look, hit = ol.lookup_loss(model, seen[-1], 1, 0, batch.lookups)
+    assert set(parts) == {"lm_loss", "aux_loss"}
+    assert with_lookup["lookup_hit"] == hit and with_lookup["lookup_loss"] == look.item()
+    assert torch.allclose(weighted, plain + 0.5 * look)
