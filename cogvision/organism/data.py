@@ -16,6 +16,10 @@ steps of several templates' programs on that scene plus a look-up of every occup
 colour is the object at row r, column c?") and of several objects' cells, all in the benchmark's
 own wording, each answer learned. They supervise the look-ups a question's wording names several
 times more densely than the benchmark's sequences, where most steps are text-only.
+
+With ``lookups``, a sequence also lists, for every answer whose question names one object, the
+token that predicts the answer and the image token of that object (``answer_lookups``), the
+targets of the supervised look-up loss (``cogvision.organism.lookup``).
 """
 
 from __future__ import annotations
