@@ -127,7 +127,8 @@ def drill_steps(model: Any, processor: Any, heads: AuxHeads, pools: Pools, confi
     9 position look-ups each) against packed steps on benchmark sequences; with ``--lookup``, each
     batch also with the supervised look-up loss (``-C lookup_weight=1``, the same batch)."""
     n_image = config.spec().image_tokens
-    full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, lookups=args.lookup)
+    full_seqs = (od.encode_pool(processor, pools.full, n_image=n_image, lookups=True)
+                 if args.lookup else pools.full_seqs)
     drill_seqs = od.encode_drills(processor, pools.full, config.variant, n_image=n_image,
                                   positions=9, lookups=args.lookup,
                                   seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])

@@ -192,16 +192,15 @@ def chat_prompt(processor: object, prompt: str) -> str:
         messages, add_generation_prompt=True, tokenize=False)
 
 
-def _answer_spans(text: str, start: int, sub: SubItem, dense: bool) -> list[tuple[int, int]]:
-    """Character spans of the answers to learn: earlier answers in the context (dense) ..."""
+def _quoted_answer_spans(text: str, sub: SubItem) -> list[tuple[int, int]]:
+    """Character spans of the earlier answers quoted in the prompt's context ("A1: ...")."""
     spans = []
-    if dense:
-        cursor = start
-        for i, (_, answer) in enumerate(sub.context):
-            marker = f"A{i + 1}: "
-            at = text.index(marker + answer, cursor) + len(marker)
-            spans.append((at, at + len(answer)))
-            cursor = at + len(answer)
+    cursor = 0
+    for i, (_, answer) in enumerate(sub.context):
+        marker = f"A{i + 1}: "
+        at = text.index(marker + answer, cursor) + len(marker)
+        spans.append((at, at + len(answer)))
+        cursor = at + len(answer)
     return spans
 
 
@@ -223,16 +222,14 @@ def referent_cell(question: str, scene: Scene) -> int | None:
     return cells.pop() if len(cells) == 1 else None
 
 
-def answer_lookups(text: str, final_at: int, starts: torch.Tensor, ids: torch.Tensor,
+def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torch.Tensor,
                    image_token_id: int, sub: SubItem, scene: Scene) -> tuple[tuple[int, int], ...]:
-    """(query, key) token positions: for every answer in ``text`` (quoted ones and the final one)
-    whose question names one object, the token that predicts the answer's first token and the
-    image token of the object's cell (``organism.lookup``). ``final_at``: where the final answer
-    starts in ``text``; ``starts``: each token's first character."""
+    """(query, key) token positions: for every answer of the sequence (quoted ones and the final
+    one, starting at characters ``answer_starts``) whose question names one object, the token that
+    predicts the answer's first token and the image token of the object's cell
+    (``organism.lookup``). ``starts``: each token's first character."""
     image_at = int((ids == image_token_id).nonzero()[0, 0])
     questions = [q for q, _ in sub.context] + [sub.question]
-    answer_starts = [a for a, _ in _answer_spans(text, 0, sub, True)]
-    answer_starts.append(final_at)
     out = []
     for question, at in zip(questions, answer_starts, strict=True):
         cell = referent_cell(question, scene)
@@ -256,14 +253,16 @@ def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = torch.tensor(enc["input_ids"])
     starts = torch.tensor([a for a, _ in enc["offset_mapping"]])
-    spans = _answer_spans(text, 0, sub, dense) + [(len(prompt), len(text))]
+    quoted = _quoted_answer_spans(text, sub) if dense or scene is not None else []
+    spans = (quoted if dense else []) + [(len(prompt), len(text))]
     learn = torch.zeros(len(ids), dtype=torch.bool)
     for a, b in spans:
         learn |= (starts >= a) & (starts < b)
     labels = torch.where(learn, ids, torch.full_like(ids, IGNORE))
     # Labels predict token t from tokens < t: the model shifts them itself.
     lookups = () if scene is None else answer_lookups(
-        text, len(prompt), starts, ids, tok.convert_tokens_to_ids(image_token), sub, scene)
+        [a for a, _ in quoted] + [len(prompt)], starts, ids,
+        tok.convert_tokens_to_ids(image_token), sub, scene)
     return Sequence_(ids, labels, index, lookups)
 
 
