@@ -25,8 +25,9 @@ from torch.nn import functional
 
 
 def attention_module(model: Any, layer: int) -> Any:
-    """Self-attention module of decoder layer ``layer`` of a LLaVA organism."""
-    return model.model.language_model.layers[layer].self_attn
+    """Self-attention module of decoder layer ``layer`` (reached as the harness's adapters reach
+    it, ``get_decoder().layers``)."""
+    return model.get_decoder().layers[layer].self_attn
 
 
 @contextmanager
