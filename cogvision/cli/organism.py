@@ -41,6 +41,9 @@ def train_cmd(
 
     -C lookup_weight=1: supervise head L1H0's look-up of the object each question names.
 
+    -C chain_weight=0.25: supervise head L2H0's look-up of objects reached through the steps
+    ("that hexagon", "the object directly below it", each object of a listed answer).
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
     """
     from cogvision.config import resolve

@@ -19,7 +19,10 @@ times more densely than the benchmark's sequences, where most steps are text-onl
 
 With ``lookups``, a sequence also lists, for every answer whose question names one object, the
 token that predicts the answer and the image token of that object (``answer_lookups``), the
-targets of the supervised look-up loss (``cogvision.organism.lookup``).
+targets of the supervised look-up loss (``cogvision.organism.lookup``). Those are kind
+``NAMED``; kind ``CHAINED`` look-ups (``step_referents``) follow the chain of steps instead: the
+object "it" or "that hexagon" stands for, the object next to it, the object whose cell the
+answer gives, and each object of a listed answer ("What shapes are the red objects?").
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 import torch
@@ -45,7 +49,7 @@ from cogvision.sources.synth import (
     to_records,
 )
 from cogvision.sources.synth.programs import function_label, pos
-from cogvision.sources.synth.scenes import COLOURS, SHAPES, SIZE_ORDER, Scene
+from cogvision.sources.synth.scenes import COLOURS, SHAPES, SIZE_ORDER, Scene, SceneObject
 
 IGNORE = -100
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -182,7 +186,7 @@ class Sequence_:
     ids: torch.Tensor  # [seq] int64
     labels: torch.Tensor  # [seq] int64, IGNORE outside answers
     item: int  # index into the pool
-    lookups: tuple[tuple[int, int], ...] = ()  # (query, key) positions, see ``answer_lookups``
+    lookups: tuple[tuple[int, int, int], ...] = ()  # (query, key, kind), see ``answer_lookups``
 
 
 def chat_prompt(processor: object, prompt: str) -> str:
@@ -222,20 +226,95 @@ def referent_cell(question: str, scene: Scene) -> int | None:
     return cells.pop() if len(cells) == 1 else None
 
 
+NAMED, CHAINED = 0, 1
+"""Look-up kinds: the object a question names; an object reached through the chain of steps."""
+
+_AT_CELL = re.compile(r"\bat row (\d+), column (\d+)")
+_ANSWER_CELL = re.compile(r"row (\d+), column (\d+)")
+_NEXT_TO_IT = {f"{words} it": step for words, step in (
+    ("directly to the left of", (0, -1)), ("directly to the right of", (0, 1)),
+    ("directly above", (-1, 0)), ("directly below", (1, 0)))}
+_THAT = re.compile(r"\bthat (\w+)\?")
+_SHAPES_OF = re.compile(r"What shapes are the (\w+) objects\?")
+_ALL_COLOURS = "What colours do the objects in the image have, in reading order?"
+
+
+def _cell(scene: Scene, row: int, col: int) -> int | None:
+    """Reading-order cell of (0-based) row, col if an object is there."""
+    inside = 0 <= row < scene.grid and 0 <= col < scene.grid
+    return row * scene.grid + col if inside and scene.at(row, col) is not None else None
+
+
+def _listed(answer: str, objects: Sequence[SceneObject], scene: Scene) -> tuple[int, ...]:
+    cells = tuple(o.row * scene.grid + o.col for o in objects)
+    return cells if answer != "none" and len(answer.split(", ")) == len(cells) else ()
+
+
+@lru_cache(maxsize=65536)
+def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
+                   ) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """Per (question, answer) step of a chain: its look-up kind and the cells of the objects its
+    answer is about, one per element of a listed answer (empty: none).
+
+    ``NAMED``: the one object the question names (``referent_cell``). ``CHAINED``, in order: each
+    object of "What colours do the objects in the image have, in reading order?" and "What shapes
+    are the <colour> objects?"; the object at the cell the answer gives ("Where is the other
+    triangle?" -> "row 2, column 3"); the object at the one cell the question gives ("the
+    triangle at row 2, column 3"); the object directly left of / right of / above / below "it"
+    (the previous step's object); and the previous step's object for "that <shape>?".
+    """
+    out: list[tuple[int, tuple[int, ...]]] = []
+    previous: int | None = None
+    for question, answer in steps:
+        kind, cells = CHAINED, cast(tuple[int, ...], ())
+        named = referent_cell(question, scene)
+        at = [_cell(scene, int(r) - 1, int(c) - 1) for r, c in _AT_CELL.findall(question)]
+        answer_cell = _ANSWER_CELL.fullmatch(answer)
+        next_to = [step for words, step in _NEXT_TO_IT.items() if words in question]
+        that = _THAT.search(question)
+        shapes_of = _SHAPES_OF.fullmatch(question)
+        if named is not None:
+            kind, cells = NAMED, (named,)
+        elif question == _ALL_COLOURS:
+            cells = _listed(answer, scene.objects, scene)
+        elif shapes_of:
+            cells = _listed(answer, scene.where(colour=shapes_of[1]), scene)
+        elif answer_cell:
+            cells = tuple(c for c in [_cell(scene, int(answer_cell[1]) - 1,
+                                            int(answer_cell[2]) - 1)] if c is not None)
+        elif len(at) == 1:
+            cells = tuple(c for c in at if c is not None)
+        elif next_to and previous is not None:
+            (d_row, d_col), = next_to
+            found = _cell(scene, previous // scene.grid + d_row, previous % scene.grid + d_col)
+            cells = () if found is None else (found,)
+        elif that and previous is not None:
+            obj = scene.at(previous // scene.grid, previous % scene.grid)
+            cells = (previous,) if obj is not None and obj.shape == that[1] else ()
+        out.append((kind, cells))
+        previous = cells[0] if len(cells) == 1 else None
+    return tuple(out)
+
+
 def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torch.Tensor,
-                   image_token_id: int, sub: SubItem, scene: Scene) -> tuple[tuple[int, int], ...]:
-    """(query, key) token positions: for every answer of the sequence (quoted ones and the final
-    one, starting at characters ``answer_starts``) whose question names one object, the token that
-    predicts the answer's first token and the image token of the object's cell
-    (``organism.lookup``). ``starts``: each token's first character."""
+                   image_token_id: int, sub: SubItem, scene: Scene
+                   ) -> tuple[tuple[int, int, int], ...]:
+    """(query, key, kind) token positions: for every answer of the sequence (quoted ones and the
+    final one, starting at characters ``answer_starts``) about objects (``step_referents``), the
+    token that predicts the answer's first token (for a listed answer, each element's) and the
+    image token of that element's object (``organism.lookup``). ``starts``: each token's first
+    character."""
     image_at = int((ids == image_token_id).nonzero()[0, 0])
-    questions = [q for q, _ in sub.context] + [sub.question]
+    steps = (*sub.context, (sub.question, sub.answer))
     out = []
-    for question, at in zip(questions, answer_starts, strict=True):
-        cell = referent_cell(question, scene)
-        if cell is not None:
-            first = int(torch.searchsorted(starts, at))
-            out.append((first - 1, image_at + cell))
+    for (_, answer), at, (kind, cells) in zip(steps, answer_starts, step_referents(steps, scene),
+                                              strict=True):
+        element_at = at
+        elements = answer.split(", ") if len(cells) > 1 else [answer] if cells else []
+        for element, cell in zip(elements, cells, strict=True):
+            first = int(torch.searchsorted(starts, element_at))
+            out.append((first - 1, image_at + cell, kind))
+            element_at += len(element) + 2
     return tuple(out)
 
 
@@ -303,7 +382,7 @@ class Batch:
     pixel_values: torch.Tensor  # [B, 3, H, W], in the order the image tokens appear
     aux: torch.Tensor  # [B, P, 3]
     position_ids: torch.Tensor | None = None  # [R, S]; restart at 0 per sequence when packed
-    lookups: torch.Tensor | None = None  # [N, 4]: row, query, key, segment start (organism.lookup)
+    lookups: torch.Tensor | None = None  # [N, 5]: row, query, key, start, kind (organism.lookup)
 
     def to(self, device: str | torch.device) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -337,7 +416,7 @@ def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, pack: int = 0) -
     segment = torch.full((len(rows), length), -1, dtype=torch.long)
     positions = torch.zeros((len(rows), length), dtype=torch.long)
     order: list[int] = []
-    lookups: list[tuple[int, int, int, int]] = []
+    lookups: list[tuple[int, int, int, int, int]] = []
     for r, row in enumerate(rows):
         at = 0
         for s in row:
@@ -346,7 +425,7 @@ def collate(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, pack: int = 0) -
             labels[r, at: at + n] = s.labels
             segment[r, at: at + n] = len(order)
             positions[r, at: at + n] = torch.arange(n)
-            lookups.extend((r, at + q, at + k, at) for q, k in s.lookups)
+            lookups.extend((r, at + q, at + k, at, kind) for q, k, kind in s.lookups)
             order.append(s.item)
             at += n
     index = torch.tensor(order)

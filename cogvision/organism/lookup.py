@@ -10,8 +10,13 @@ weight, computed from the layer's own query and key projections and rotary embed
 head's real attention (a test checks it against eager attention weights) and the trained model
 stays a plain transformers model.
 
-A ``Batch.lookups`` row is ``(row, query position, key position, segment start)``; the head may
-attend to the keys from the segment start to the query position (causal, within one sequence).
+A second head may be taught the ``CHAINED`` look-ups (``organism.data.step_referents``): the
+objects reached through the chain of steps ("that hexagon", "the object directly below it", each
+object of a listed answer), which need the context read first, so a later layer by default.
+
+A ``Batch.lookups`` row is ``(row, query position, key position, segment start, kind)``; the head
+may attend to the keys from the segment start to the query position (causal, within one
+sequence).
 """
 
 from __future__ import annotations
@@ -66,6 +71,14 @@ def head_attention(attn: Any, inputs: dict[str, Any], head: int,
     positions = torch.arange(hidden.shape[1], device=hidden.device)
     allowed = (positions >= start[:, None]) & (positions <= at[:, None])
     return torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+
+
+def of_kind(lookups: torch.Tensor | None, kind: int) -> torch.Tensor | None:
+    """The look-up rows of one kind (None if there are none)."""
+    if lookups is None:
+        return None
+    rows = lookups[lookups[:, 4] == kind]
+    return rows if len(rows) else None
 
 
 def lookup_loss(model: Any, inputs: dict[str, Any], layer: int, head: int,

@@ -10,7 +10,9 @@ and a capped run still yields the last checkpoint):
    a share ``drill_mix`` of the steps trains on drills instead (many visual steps per scene, see
    ``cogvision.organism.data``), in batches of ``drill_batch``; with ``lookup_weight`` > 0, a
    supervised look-up loss teaches head ``lookup_head`` of layer ``lookup_layer`` to attend from
-   each answer to the object its question names (``cogvision.organism.lookup``).
+   each answer to the object its question names (``cogvision.organism.lookup``), and with
+   ``chain_weight`` > 0 head ``chain_head`` of layer ``chain_layer`` to the objects reached through
+   the chain of steps (``cogvision.organism.data.step_referents``).
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -26,7 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,11 @@ class TrainConfig(BaseModel):
         "Weight of the supervised look-up loss (0: off; see cogvision.organism.lookup)."))
     lookup_layer: int = Field(default=1, ge=0, description="Decoder layer of the look-up head.")
     lookup_head: int = Field(default=0, ge=0, description="Head taught to look up named objects.")
+    chain_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of the supervised look-up loss on objects reached through the chain of steps "
+        "(0: off; see cogvision.organism.data.step_referents)."))
+    chain_layer: int = Field(default=2, ge=0, description="Decoder layer of the chain head.")
+    chain_head: int = Field(default=0, ge=0, description="Head taught the chained look-ups.")
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=0, ge=0, description="Steps of a second stage (0: none).")
@@ -102,11 +109,18 @@ class TrainConfig(BaseModel):
     restart_warmup: int = 50
 
     @model_validator(mode="after")
-    def _lookup_head_exists(self) -> TrainConfig:
-        if self.lookup_layer >= self.n_layers or self.lookup_head >= self.n_heads:
-            raise ValueError(f"lookup head L{self.lookup_layer}H{self.lookup_head} is outside the "
-                             f"decoder's {self.n_layers} layers x {self.n_heads} heads")
+    def _lookup_heads_exist(self) -> TrainConfig:
+        for name, _, _, layer, head in self.lookup_losses():
+            if layer >= self.n_layers or head >= self.n_heads:
+                raise ValueError(f"{name} head L{layer}H{head} is outside the decoder's "
+                                 f"{self.n_layers} layers x {self.n_heads} heads")
         return self
+
+    def lookup_losses(self) -> list[tuple[str, int, float, int, int]]:
+        """(name, kind, weight, layer, head) of each supervised look-up loss that is on."""
+        both = [("lookup", od.NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
+                ("chain", od.CHAINED, self.chain_weight, self.chain_layer, self.chain_head)]
+        return [loss for loss in both if loss[2] > 0]
 
     def second_stage(self) -> TrainConfig:
         """The config a separate second ``organism train`` run would have (seed + 1)."""
@@ -249,19 +263,21 @@ def lm_step(model: Any, heads: AuxHeads, batch: od.Batch, aux_weight: float
 
 def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
               ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``lm_step``'s loss, plus the supervised look-up loss when ``config.lookup_weight`` > 0;
-    with the parts' values (``lm_loss``, ``aux_loss``, ``lookup_loss``, ``lookup_hit``)."""
-    capture: AbstractContextManager[list[dict[str, Any]]] = (
-        ol.capture_attention_inputs(model, config.lookup_layer) if config.lookup_weight > 0
-        else nullcontext([]))
-    with capture as seen:
+    """``lm_step``'s loss, plus the supervised look-up losses that are on
+    (``TrainConfig.lookup_losses``); with the parts' values (``lm_loss``, ``aux_loss``, and per
+    look-up loss ``<name>_loss`` and ``<name>_hit``)."""
+    losses = config.lookup_losses()
+    with ExitStack() as stack:
+        seen = {layer: stack.enter_context(ol.capture_attention_inputs(model, layer))
+                for layer in {layer for *_, layer, _ in losses}}
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
     parts = {"lm_loss": lm, "aux_loss": aux}
-    if config.lookup_weight > 0 and batch.lookups is not None:
-        look, hit = ol.lookup_loss(model, seen[-1], config.lookup_layer, config.lookup_head,
-                                   batch.lookups)
-        loss = loss + config.lookup_weight * look
-        parts |= {"lookup_loss": look.item(), "lookup_hit": hit}
+    for name, kind, weight, layer, head in losses:
+        rows = ol.of_kind(batch.lookups, kind)
+        if rows is not None:
+            look, hit = ol.lookup_loss(model, seen[layer][-1], layer, head, rows)
+            loss = loss + weight * look
+            parts |= {f"{name}_loss": look.item(), f"{name}_hit": hit}
     return loss, parts
 
 
@@ -334,7 +350,7 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
 def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
     """Token sequences of the pools' scenes (and drills), in place."""
     n_image = config.spec().image_tokens
-    lookups = config.lookup_weight > 0
+    lookups = bool(config.lookup_losses())
     pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense,
                                      lookups=lookups)
     pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense,

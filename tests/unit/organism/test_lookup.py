@@ -49,7 +49,9 @@ def test_lookups_point_from_the_token_before_each_answer_to_its_object(
         scene = pool.scenes[seq.item]
         image_at = int((seq.ids == image_id).nonzero()[0, 0])
         assert seq.lookups
-        for query, key in seq.lookups:
+        for query, key, kind in seq.lookups:
+            if kind != od.NAMED:
+                continue
             # The query predicts an answer token; the key is the image token of a real object.
             assert seq.labels[query + 1] != od.IGNORE and seq.labels[query] == od.IGNORE
             assert seq.ids[key] == image_id
@@ -99,7 +101,8 @@ def test_lookup_loss_trains_the_head_to_the_named_object(
     seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
                             lookups=True)
     batch = od.collate(seqs[:8], pool, model.config.text_config.pad_token_id, pack=400)
-    assert batch.lookups is not None
+    named = ol.of_kind(batch.lookups, od.NAMED)
+    assert named is not None
     trained = list(model.parameters())
     saved = [p.detach().clone() for p in trained]
     opt = torch.optim.Adam(trained, lr=3e-3)
@@ -109,7 +112,7 @@ def test_lookup_loss_trains_the_head_to_the_named_object(
         for _ in range(60):
             with ol.capture_attention_inputs(model, 1) as seen:
                 model(**batch.model_inputs())
-            loss, hit = ol.lookup_loss(model, seen[-1], 1, 2, batch.lookups)
+            loss, hit = ol.lookup_loss(model, seen[-1], 1, 2, named)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -124,30 +127,107 @@ def test_lookup_loss_trains_the_head_to_the_named_object(
                 p.copy_(old)
 
 
-def test_lookup_head_must_exist() -> None:
+def test_lookup_heads_must_exist() -> None:
     with pytest.raises(ValueError, match="lookup head L4H0 is outside"):
         TrainConfig(out="x", lookup_weight=1.0, lookup_layer=4)
+    with pytest.raises(ValueError, match="chain head L2H8 is outside the decoder's 4 layers x 8"):
+        TrainConfig(out="x", chain_weight=1.0, chain_head=8)
+    # A head of a loss that is off is not checked (a 2-layer model keeps the defaults).
+    assert TrainConfig(out="x", n_layers=2).lookup_losses() == []
     assert TrainConfig(out="x", lookup_layer=3, lookup_head=7).lookup_head == 7
     assert PromptOptions()  # the prompts the look-ups are computed on
 
 
-def test_step_loss_adds_the_weighted_lookup_loss(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
     from cogvision.organism.train import aux_heads, step_loss
 
     model, processor = organism
     seqs = od.encode_pool(processor, pool, n_image=9, lookups=True)[:16]
     batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=300)
-    assert batch.lookups is not None
+    named, chained = ol.of_kind(batch.lookups, od.NAMED), ol.of_kind(batch.lookups, od.CHAINED)
+    assert named is not None and chained is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4)
     heads = aux_heads(config)
     model.eval()
     with torch.no_grad():
         plain, parts = step_loss(model, heads, batch, config)
-        weighted, with_lookup = step_loss(
-            model, heads, batch, config.model_copy(update={"lookup_weight": 0.5}))
+        weighted, with_lookup = step_loss(model, heads, batch, config.model_copy(update={
+            "lookup_weight": 0.5, "chain_weight": 0.25, "chain_layer": 1, "chain_head": 3}))
         with ol.capture_attention_inputs(model, 1) as seen:
             model(**batch.model_inputs())
-        look, hit = ol.lookup_loss(model, seen[-1], 1, 0, batch.lookups)
+        look, hit = ol.lookup_loss(model, seen[-1], 1, 0, named)
+        chain, chain_hit = ol.lookup_loss(model, seen[-1], 1, 3, chained)
     assert set(parts) == {"lm_loss", "aux_loss"}
     assert with_lookup["lookup_hit"] == hit and with_lookup["lookup_loss"] == look.item()
-    assert torch.allclose(weighted, plain + 0.5 * look)
+    assert with_lookup["chain_hit"] == chain_hit and with_lookup["chain_loss"] == chain.item()
+    assert torch.allclose(weighted, plain + 0.5 * look + 0.25 * chain)
+    assert chain.item() != look.item()
+
+
+TWO_ROWS = Scene(96, 3, (
+    SceneObject(0, "red", "circle", "small", 0, 0, 16, 16, 7),
+    SceneObject(1, "red", "circle", "large", 1, 2, 80, 48, 14),
+    SceneObject(2, "blue", "hexagon", "large", 2, 1, 48, 80, 14),
+    SceneObject(3, "green", "triangle", "small", 2, 2, 80, 80, 7),
+))
+N, C = od.NAMED, od.CHAINED
+
+
+@pytest.mark.parametrize(("steps", "expected"), [
+    # a named object, the object below "it", then "that triangle"
+    ((("In which row and column is the large red circle?", "row 2, column 3"),
+      ("What shape is the object directly below it?", "triangle"),
+      ("What colour is that triangle?", "green")),
+     ((N, (5,)), (C, (8,)), (C, (8,)))),
+    # "that square" is not the previous step's object; "it" with nothing before, or nothing there
+    ((("What shape is the object directly below it?", "triangle"),
+      ("In which row and column is the small red circle?", "row 1, column 1"),
+      ("What shape is the object directly above it?", "none"),
+      ("What colour is that square?", "red")),
+     ((C, ()), (N, (0,)), (C, ()), (C, ()))),
+    # the cell an answer gives, then the shape at a cell the question gives
+    ((("What shape is the object at row 1, column 1?", "circle"),
+      ("Where is the other circle?", "row 2, column 3"),
+      ("What colour is the circle at row 2, column 3?", "red")),
+     ((N, (0,)), (C, (5,)), (C, (5,)))),
+    # listed answers: one object per element, in reading order
+    ((("What colours do the objects in the image have, in reading order?",
+       "red, red, blue, green"),
+      ("What shapes are the red objects?", "circle, circle"),
+      ("What shapes are the yellow objects?", "none"),
+      ("What colours do the objects in the image have, in reading order?", "red, blue")),
+     ((C, (0, 5, 7, 8)), (C, (0, 5)), (C, ()), (C, ()))),
+    # no object: text-only steps and counts
+    ((("Which colour of object does the question ask to count?", "red"),
+      ("How many red objects are there?", "2")),
+     ((C, ()), (C, ()))),
+])
+def test_step_referents_known_answers(steps: tuple[tuple[str, str], ...],
+                                      expected: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
+    assert od.step_referents(steps, TWO_ROWS) == expected
+
+
+def test_chained_lookups_point_from_each_answer_element_to_its_object(
+        pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    _, processor = organism
+    tok = processor.tokenizer
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
+                            lookups=True) + od.encode_pool(processor, pool, n_image=9, lookups=True)
+    listed = checked = 0
+    for seq in seqs:
+        scene = pool.scenes[seq.item]
+        image_at = int((seq.ids == image_id).nonzero()[0, 0])
+        for query, key, kind in seq.lookups:
+            if kind != od.CHAINED:
+                continue
+            cell = key - image_at
+            obj = scene.at(cell // 3, cell % 3)
+            assert seq.ids[key] == image_id and obj is not None
+            # The next token starts an answer (or a listed element) about that very object.
+            said = tok.decode(seq.ids[query + 1: query + 8].tolist()).replace(" ", "")
+            about = (obj.colour, obj.shape, f"row{obj.row + 1},column{obj.col + 1}", "yes", "no")
+            assert any(said.startswith(a) for a in about), said
+            listed += tok.decode(seq.ids[query: query + 1].tolist()).strip() == ","
+            checked += 1
+    assert checked > len(seqs) and listed > 20
