@@ -245,6 +245,10 @@ def _cell(scene: Scene, row: int, col: int) -> int | None:
     return row * scene.grid + col if inside and scene.at(row, col) is not None else None
 
 
+def _found(cell: int | None) -> tuple[int, ...]:
+    return () if cell is None else (cell,)
+
+
 def _listed(answer: str, objects: Sequence[SceneObject], scene: Scene) -> tuple[int, ...]:
     cells = tuple(o.row * scene.grid + o.col for o in objects)
     return cells if answer != "none" and len(answer.split(", ")) == len(cells) else ()
@@ -280,14 +284,13 @@ def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
         elif shapes_of:
             cells = _listed(answer, scene.where(colour=shapes_of[1]), scene)
         elif answer_cell:
-            cells = tuple(c for c in [_cell(scene, int(answer_cell[1]) - 1,
-                                            int(answer_cell[2]) - 1)] if c is not None)
+            cells = _found(_cell(scene, int(answer_cell[1]) - 1, int(answer_cell[2]) - 1))
         elif len(at) == 1:
-            cells = tuple(c for c in at if c is not None)
+            cells = _found(at[0])
         elif next_to and previous is not None:
             (d_row, d_col), = next_to
-            found = _cell(scene, previous // scene.grid + d_row, previous % scene.grid + d_col)
-            cells = () if found is None else (found,)
+            cells = _found(_cell(scene, previous // scene.grid + d_row,
+                                 previous % scene.grid + d_col))
         elif that and previous is not None:
             obj = scene.at(previous // scene.grid, previous % scene.grid)
             cells = (previous,) if obj is not None and obj.shape == that[1] else ()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -34,6 +36,21 @@ def test_referent_cell_known_answers(question: str, cell: int | None) -> None:
     assert od.referent_cell(question, SCENE) == cell
 
 
+def _lookups_of_kind(seqs: list[od.Sequence_], pool: od.Pool, image_id: int, kind: int
+                    ) -> Iterator[tuple[od.Sequence_, int, SceneObject]]:
+    """(sequence, query, object) of every look-up of ``kind``; checks each key is the image token
+    of a real object."""
+    for seq in seqs:
+        scene = pool.scenes[seq.item]
+        image_at = int((seq.ids == image_id).nonzero()[0, 0])
+        for query, key, found in seq.lookups:
+            if found == kind:
+                cell = key - image_at
+                obj = scene.at(cell // 3, cell % 3)
+                assert seq.ids[key] == image_id and obj is not None
+                yield seq, query, obj
+
+
 def test_lookups_point_from_the_token_before_each_answer_to_its_object(
         pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
     _, processor = organism
@@ -44,26 +61,17 @@ def test_lookups_point_from_the_token_before_each_answer_to_its_object(
     plain = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9)
     assert all(torch.equal(a.ids, b.ids) and not b.lookups for a, b in zip(seqs, plain,
                                                                            strict=True))
+    assert all(seq.lookups for seq in seqs)
     checked = 0
-    for seq in seqs:
-        scene = pool.scenes[seq.item]
-        image_at = int((seq.ids == image_id).nonzero()[0, 0])
-        assert seq.lookups
-        for query, key, kind in seq.lookups:
-            if kind != od.NAMED:
-                continue
-            # The query predicts an answer token; the key is the image token of a real object.
-            assert seq.labels[query + 1] != od.IGNORE and seq.labels[query] == od.IGNORE
-            assert seq.ids[key] == image_id
-            cell = key - image_at
-            obj = scene.at(cell // 3, cell % 3)
-            assert obj is not None
-            # The question just before the query names that object (or its cell).
-            before = tok.decode(seq.ids[:query + 1].tolist()).replace(" ", "")
-            question = before.rsplit("Q", 1)[-1].rsplit("Sub-question:", 1)[-1]
-            names = (obj.name(with_size=True), obj.name(), f"row{obj.row + 1},column{obj.col + 1}")
-            assert any(n.replace(" ", "") in question for n in names), question
-            checked += 1
+    for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, od.NAMED):
+        # The query predicts an answer token; the key is the image token of a real object.
+        assert seq.labels[query + 1] != od.IGNORE and seq.labels[query] == od.IGNORE
+        # The question just before the query names that object (or its cell).
+        before = tok.decode(seq.ids[:query + 1].tolist()).replace(" ", "")
+        question = before.rsplit("Q", 1)[-1].rsplit("Sub-question:", 1)[-1]
+        names = (obj.name(with_size=True), obj.name(), f"row{obj.row + 1},column{obj.col + 1}")
+        assert any(n.replace(" ", "") in question for n in names), question
+        checked += 1
     assert checked > 3 * len(seqs)  # drills with 9 position look-ups name many objects
 
 
@@ -215,19 +223,11 @@ def test_chained_lookups_point_from_each_answer_element_to_its_object(
     seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
                             lookups=True) + od.encode_pool(processor, pool, n_image=9, lookups=True)
     listed = checked = 0
-    for seq in seqs:
-        scene = pool.scenes[seq.item]
-        image_at = int((seq.ids == image_id).nonzero()[0, 0])
-        for query, key, kind in seq.lookups:
-            if kind != od.CHAINED:
-                continue
-            cell = key - image_at
-            obj = scene.at(cell // 3, cell % 3)
-            assert seq.ids[key] == image_id and obj is not None
-            # The next token starts an answer (or a listed element) about that very object.
-            said = tok.decode(seq.ids[query + 1: query + 8].tolist()).replace(" ", "")
-            about = (obj.colour, obj.shape, f"row{obj.row + 1},column{obj.col + 1}", "yes", "no")
-            assert any(said.startswith(a) for a in about), said
-            listed += tok.decode(seq.ids[query: query + 1].tolist()).strip() == ","
-            checked += 1
+    for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, od.CHAINED):
+        # The next token starts an answer (or a listed element) about that very object.
+        said = tok.decode(seq.ids[query + 1: query + 8].tolist()).replace(" ", "")
+        about = (obj.colour, obj.shape, f"row{obj.row + 1},column{obj.col + 1}", "yes", "no")
+        assert any(said.startswith(a) for a in about), said
+        listed += tok.decode(seq.ids[query: query + 1].tolist()).strip() == ","
+        checked += 1
     assert checked > len(seqs) and listed > 20
