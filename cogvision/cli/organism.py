@@ -44,6 +44,9 @@ def train_cmd(
     -C chain_weight=0.25: supervise head L2H0's look-up of objects reached through the steps
     ("that hexagon", "the object directly below it", each object of a listed answer).
 
+    -C count_weight=0.25: supervise head L1H1's attention from a count's answer to the objects
+    counted and the first token (the sink whose weight tells the count).
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 60
     """
     from cogvision.config import resolve

@@ -226,8 +226,9 @@ def referent_cell(question: str, scene: Scene) -> int | None:
     return cells.pop() if len(cells) == 1 else None
 
 
-NAMED, CHAINED = 0, 1
-"""Look-up kinds: the object a question names; an object reached through the chain of steps."""
+NAMED, CHAINED, COUNTED = 0, 1, 2
+"""Look-up kinds: the object a question names; an object reached through the chain of steps;
+the set of objects a count is about (with the sequence's first token as a sink)."""
 
 _AT_CELL = re.compile(r"\bat row (\d+), column (\d+)")
 _ANSWER_CELL = re.compile(r"row (\d+), column (\d+)")
@@ -237,6 +238,17 @@ _NEXT_TO_IT = {f"{words} it": step for words, step in (
 _THAT = re.compile(r"\bthat (\w+)\?")
 _SHAPES_OF = re.compile(r"What shapes are the (\w+) objects\?")
 _ALL_COLOURS = "What colours do the objects in the image have, in reading order?"
+_COUNTS = (
+    (re.compile(r"How many (\w+) objects are there\?"), lambda o, m: o.colour == m[1]),
+    (re.compile(r"How many (\w+)s are there\?"), lambda o, m: o.shape == m[1]),
+    (re.compile(r"How many (\w+) (\w+)s are in the image\?"),
+     lambda o, m: (o.colour, o.shape) == (m[1], m[2])),
+    (re.compile(r"How many of those colours are (.+)\?"),
+     lambda o, m: o.colour in m[1].split(", ")),
+    (re.compile(r"How many objects are in (row|column)s? (\d+)(?: to (\d+))?\?"),
+     lambda o, m: int(m[2]) <= 1 + (o.row if m[1] == "row" else o.col) <= int(m[3] or m[2])),
+)
+"""Count questions and which objects each counts (the regex match is the second argument)."""
 
 
 def _cell(scene: Scene, row: int, col: int) -> int | None:
@@ -247,6 +259,15 @@ def _cell(scene: Scene, row: int, col: int) -> int | None:
 
 def _found(cell: int | None) -> tuple[int, ...]:
     return () if cell is None else (cell,)
+
+
+def _counted(question: str, answer: str, scene: Scene) -> tuple[int, ...] | None:
+    """Cells of the objects a count question counts, if it is one and the answer agrees."""
+    for pattern, counts in _COUNTS:
+        if m := pattern.fullmatch(question):
+            cells = tuple(o.row * scene.grid + o.col for o in scene.objects if counts(o, m))
+            return cells if answer == str(len(cells)) else None
+    return None
 
 
 def _listed(answer: str, objects: Sequence[SceneObject], scene: Scene) -> tuple[int, ...]:
@@ -266,6 +287,9 @@ def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
     triangle?" -> "row 2, column 3"); the object at the one cell the question gives ("the
     triangle at row 2, column 3"); the object directly left of / right of / above / below "it"
     (the previous step's object); and the previous step's object for "that <shape>?".
+    ``COUNTED``: every object a count question counts ("How many red objects are there?", "How
+    many of those colours are red, yellow, blue?", "How many objects are in rows 1 to 2?"),
+    possibly none.
     """
     out: list[tuple[int, tuple[int, ...]]] = []
     previous: int | None = None
@@ -277,8 +301,11 @@ def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
         next_to = [step for words, step in _NEXT_TO_IT.items() if words in question]
         that = _THAT.search(question)
         shapes_of = _SHAPES_OF.fullmatch(question)
+        counted = _counted(question, answer, scene)
         if named is not None:
             kind, cells = NAMED, (named,)
+        elif counted is not None:
+            kind, cells = COUNTED, counted
         elif question == _ALL_COLOURS:
             cells = _listed(answer, scene.objects, scene)
         elif shapes_of:
@@ -295,7 +322,7 @@ def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
             obj = scene.at(previous // scene.grid, previous % scene.grid)
             cells = (previous,) if obj is not None and obj.shape == that[1] else ()
         out.append((kind, cells))
-        previous = cells[0] if len(cells) == 1 else None
+        previous = cells[0] if len(cells) == 1 and kind != COUNTED else None
     return tuple(out)
 
 
@@ -305,13 +332,18 @@ def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torc
     """(query, key, kind) token positions: for every answer of the sequence (quoted ones and the
     final one, starting at characters ``answer_starts``) about objects (``step_referents``), the
     token that predicts the answer's first token (for a listed answer, each element's) and the
-    image token of that element's object (``organism.lookup``). ``starts``: each token's first
-    character."""
+    image token of that element's object (``organism.lookup``). A count's answer has one look-up
+    per counted object and one from the same query to the sequence's first token (position 0, the
+    sink: the head's weight on it tells the count). ``starts``: each token's first character."""
     image_at = int((ids == image_token_id).nonzero()[0, 0])
     steps = (*sub.context, (sub.question, sub.answer))
-    out = []
+    out: list[tuple[int, int, int]] = []
     for (_, answer), at, (kind, cells) in zip(steps, answer_starts, step_referents(steps, scene),
                                               strict=True):
+        if kind == COUNTED:
+            query = int(torch.searchsorted(starts, at)) - 1
+            out.extend((query, key, kind) for key in (0, *(image_at + cell for cell in cells)))
+            continue
         element_at = at
         elements = answer.split(", ") if len(cells) > 1 else [answer] if cells else []
         for element, cell in zip(elements, cells, strict=True):

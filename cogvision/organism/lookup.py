@@ -14,6 +14,10 @@ A second head may be taught the ``CHAINED`` look-ups (``organism.data.step_refer
 objects reached through the chain of steps ("that hexagon", "the object directly below it", each
 object of a listed answer), which need the context read first, so a later layer by default.
 
+A third head may be taught the ``COUNTED`` look-ups: from a count's answer, uniform attention
+over the objects counted and the sequence's first token, so the weight on that sink, 1 / (n + 1),
+tells the count n.
+
 A ``Batch.lookups`` row is ``(row, query position, key position, segment start, kind)``; the head
 may attend to the keys from the segment start to the query position (causal, within one
 sequence).
@@ -83,10 +87,15 @@ def of_kind(lookups: torch.Tensor | None, kind: int) -> torch.Tensor | None:
 
 def lookup_loss(model: Any, inputs: dict[str, Any], layer: int, head: int,
                 lookups: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Mean -log attention on the named object's image token, and the share of look-ups whose
-    largest attention weight is on it."""
+    """Mean over queries of the cross-entropy between the head's attention and the uniform
+    distribution over that query's keys (rows with the same row and query position; one key:
+    -log attention on the named object's image token), and the share of queries whose largest
+    attention weight is on one of their keys."""
     logp = head_attention(attention_module(model, layer), inputs, head, lookups)
     target = lookups[:, 2]
     picked = logp.gather(1, target[:, None])[:, 0]
-    hit = (logp.argmax(-1) == target).float().mean().item()
-    return -picked.mean(), hit
+    _, query, keys = torch.unique(lookups[:, 0] * logp.shape[1] + lookups[:, 1],
+                                  return_inverse=True, return_counts=True)
+    hit = torch.zeros(len(keys), device=logp.device).index_add_(
+        0, query, (logp.argmax(-1) == target).float())
+    return -(picked / keys[query]).sum() / len(keys), (hit > 0).float().mean().item()

@@ -12,7 +12,8 @@ and a capped run still yields the last checkpoint):
    supervised look-up loss teaches head ``lookup_head`` of layer ``lookup_layer`` to attend from
    each answer to the object its question names (``cogvision.organism.lookup``), and with
    ``chain_weight`` > 0 head ``chain_head`` of layer ``chain_layer`` to the objects reached through
-   the chain of steps (``cogvision.organism.data.step_referents``).
+   the chain of steps (``cogvision.organism.data.step_referents``), and with ``count_weight`` > 0
+   head ``count_head`` of layer ``count_layer`` to the objects a count counts.
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -102,6 +103,11 @@ class TrainConfig(BaseModel):
         "(0: off; see cogvision.organism.data.step_referents)."))
     chain_layer: int = Field(default=2, ge=0, description="Decoder layer of the chain head.")
     chain_head: int = Field(default=0, ge=0, description="Head taught the chained look-ups.")
+    count_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of the supervised look-up loss on the objects a count counts "
+        "(0: off; see cogvision.organism.lookup)."))
+    count_layer: int = Field(default=1, ge=0, description="Decoder layer of the count head.")
+    count_head: int = Field(default=1, ge=0, description="Head taught the counted look-ups.")
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=0, ge=0, description="Steps of a second stage (0: none).")
@@ -118,9 +124,10 @@ class TrainConfig(BaseModel):
 
     def lookup_losses(self) -> list[tuple[str, int, float, int, int]]:
         """(name, kind, weight, layer, head) of each supervised look-up loss that is on."""
-        both = [("lookup", od.NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
-                ("chain", od.CHAINED, self.chain_weight, self.chain_layer, self.chain_head)]
-        return [loss for loss in both if loss[2] > 0]
+        every = [("lookup", od.NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
+                 ("chain", od.CHAINED, self.chain_weight, self.chain_layer, self.chain_head),
+                 ("count", od.COUNTED, self.count_weight, self.count_layer, self.count_head)]
+        return [loss for loss in every if loss[2] > 0]
 
     def second_stage(self) -> TrainConfig:
         """The config a separate second ``organism train`` run would have (seed + 1)."""

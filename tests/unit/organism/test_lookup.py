@@ -153,22 +153,35 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
     seqs = od.encode_pool(processor, pool, n_image=9, lookups=True)[:16]
     batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=300)
     named, chained = ol.of_kind(batch.lookups, od.NAMED), ol.of_kind(batch.lookups, od.CHAINED)
-    assert named is not None and chained is not None
+    counted = ol.of_kind(batch.lookups, od.COUNTED)
+    assert named is not None and chained is not None and counted is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4)
     heads = aux_heads(config)
     model.eval()
     with torch.no_grad():
         plain, parts = step_loss(model, heads, batch, config)
         weighted, with_lookup = step_loss(model, heads, batch, config.model_copy(update={
-            "lookup_weight": 0.5, "chain_weight": 0.25, "chain_layer": 1, "chain_head": 3}))
+            "lookup_weight": 0.5, "chain_weight": 0.25, "chain_layer": 1, "chain_head": 3,
+            "count_weight": 2.0}))
         with ol.capture_attention_inputs(model, 1) as seen:
             model(**batch.model_inputs())
         look, hit = ol.lookup_loss(model, seen[-1], 1, 0, named)
         chain, chain_hit = ol.lookup_loss(model, seen[-1], 1, 3, chained)
+        count, count_hit = ol.lookup_loss(model, seen[-1], 1, 1, counted)
+        # The count loss: per count, the mean -log attention over its keys (sink and objects).
+        logp = ol.head_attention(ol.attention_module(model, 1), seen[-1], 1, counted)
+        picked = logp.gather(1, counted[:, 2:3])[:, 0]
+        per_count: dict[tuple[int, int], list[float]] = {}
+        for (row, query), value in zip(counted[:, :2].tolist(), picked.tolist(), strict=True):
+            per_count.setdefault((row, query), []).append(-value)
+        expected = sum(sum(v) / len(v) for v in per_count.values()) / len(per_count)
+    assert count.item() == pytest.approx(expected, rel=1e-5)
+    assert any(len(v) > 2 for v in per_count.values())
     assert set(parts) == {"lm_loss", "aux_loss"}
     assert with_lookup["lookup_hit"] == hit and with_lookup["lookup_loss"] == look.item()
     assert with_lookup["chain_hit"] == chain_hit and with_lookup["chain_loss"] == chain.item()
-    assert torch.allclose(weighted, plain + 0.5 * look + 0.25 * chain)
+    assert with_lookup["count_hit"] == count_hit and with_lookup["count_loss"] == count.item()
+    assert torch.allclose(weighted, plain + 0.5 * look + 0.25 * chain + 2.0 * count)
     assert chain.item() != look.item()
 
 
@@ -178,7 +191,7 @@ TWO_ROWS = Scene(96, 3, (
     SceneObject(2, "blue", "hexagon", "large", 2, 1, 48, 80, 14),
     SceneObject(3, "green", "triangle", "small", 2, 2, 80, 80, 7),
 ))
-N, C = od.NAMED, od.CHAINED
+N, C, K = od.NAMED, od.CHAINED, od.COUNTED
 
 
 @pytest.mark.parametrize(("steps", "expected"), [
@@ -205,10 +218,21 @@ N, C = od.NAMED, od.CHAINED
       ("What shapes are the yellow objects?", "none"),
       ("What colours do the objects in the image have, in reading order?", "red, blue")),
      ((C, (0, 5, 7, 8)), (C, (0, 5)), (C, ()), (C, ()))),
-    # no object: text-only steps and counts
+    # no object: text-only steps; counts: every object counted (maybe none)
     ((("Which colour of object does the question ask to count?", "red"),
-      ("How many red objects are there?", "2")),
-     ((C, ()), (C, ()))),
+      ("How many red objects are there?", "2"),
+      ("How many hexagons are there?", "1"),
+      ("How many green circles are in the image?", "0")),
+     ((C, ()), (K, (0, 5)), (K, (7,)), (K, ()))),
+    ((("What colours do the objects in the image have, in reading order?",
+       "red, red, blue, green"),
+      ("How many of those colours are red, yellow, blue?", "3"),
+      ("How many objects are in rows 1 to 2?", "2"),
+      ("How many objects are in column 3?", "2"),
+      # a named object wins; a count the answer contradicts gets no look-up
+      ("Not counting the large red circle, how many objects are in row 2?", "0"),
+      ("How many red objects are there?", "3")),
+     ((C, (0, 5, 7, 8)), (K, (0, 5, 7)), (K, (0, 5)), (K, (5, 8)), (N, (5,)), (C, ()))),
 ])
 def test_step_referents_known_answers(steps: tuple[tuple[str, str], ...],
                                       expected: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
@@ -231,3 +255,26 @@ def test_chained_lookups_point_from_each_answer_element_to_its_object(
         listed += tok.decode(seq.ids[query: query + 1].tolist()).strip() == ","
         checked += 1
     assert checked > len(seqs) and listed > 20
+
+
+def test_counted_lookups_point_from_each_count_to_its_objects_and_the_sink(
+        pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    _, processor = organism
+    tok = processor.tokenizer
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
+                            lookups=True) + od.encode_pool(processor, pool, n_image=9, lookups=True)
+    counts = 0
+    for seq in seqs:
+        groups: dict[int, list[int]] = {}
+        for query, key, kind in seq.lookups:
+            if kind == od.COUNTED:
+                groups.setdefault(query, []).append(key)
+        for query, (sink, *objects) in groups.items():
+            # The answer after the query is the number of image tokens it looks up.
+            assert sink == 0 and all(seq.ids[k] == image_id for k in objects)
+            assert tok.decode(seq.ids[query + 1: query + 2].tolist()).strip() == str(len(objects))
+            question = tok.decode(seq.ids[:query + 1].tolist()).rsplit("How many", 1)[-1]
+            assert "?" in question  # the question just before is a count
+            counts += 1
+    assert counts > len(seqs) // 2
