@@ -89,13 +89,27 @@ def lookup_loss(model: Any, inputs: dict[str, Any], layer: int, head: int,
                 lookups: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Mean over queries of the cross-entropy between the head's attention and the uniform
     distribution over that query's keys (rows with the same row and query position; one key:
-    -log attention on the named object's image token), and the share of queries whose largest
-    attention weight is on one of their keys."""
+    -log attention on the named object's image token), and the share of queries whose keys are
+    their largest attention weights (one key: the argmax)."""
     logp = head_attention(attention_module(model, layer), inputs, head, lookups)
     target = lookups[:, 2]
     picked = logp.gather(1, target[:, None])[:, 0]
     _, query, keys = torch.unique(lookups[:, 0] * logp.shape[1] + lookups[:, 1],
                                   return_inverse=True, return_counts=True)
-    hit = torch.zeros(len(keys), device=logp.device).index_add_(
-        0, query, (logp.argmax(-1) == target).float())
-    return -(picked / keys[query]).sum() / len(keys), (hit > 0).float().mean().item()
+    loss = -(picked / keys[query]).sum() / len(keys)
+    with torch.no_grad():
+        hit = keys_on_top(logp, query, target, len(keys)).float().mean().item()
+    return loss, hit
+
+
+def keys_on_top(logp: torch.Tensor, query: torch.Tensor, target: torch.Tensor, n: int
+                ) -> torch.Tensor:
+    """Per query (0..n-1; look-up row i belongs to query ``query[i]`` and has key ``target[i]``):
+    whether every key of the query gets more attention than every other position."""
+    is_key = torch.zeros(n, logp.shape[1], dtype=torch.bool, device=logp.device)
+    is_key[query, target] = True
+    first = torch.empty(n, dtype=torch.long, device=logp.device).scatter_(
+        0, query, torch.arange(len(query), device=logp.device))
+    each = logp[first]  # the rows of one query share its attention
+    weakest_key = each.masked_fill(~is_key, float("inf")).amin(-1)
+    return weakest_key > each.masked_fill(is_key, float("-inf")).amax(-1)

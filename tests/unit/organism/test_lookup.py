@@ -135,6 +135,18 @@ def test_lookup_loss_trains_the_head_to_the_named_object(
                 p.copy_(old)
 
 
+def test_keys_on_top_known_answers() -> None:
+    attention = torch.tensor([[0.5, 0.3, 0.1, 0.1],   # query 0: keys 0, 1 on top
+                              [0.5, 0.3, 0.1, 0.1],
+                              [0.2, 0.1, 0.4, 0.3],   # query 1: key 3 is second
+                              [0.1, 0.2, 0.3, 0.4],   # query 2: key 3 alone, on top
+                              [0.4, 0.1, 0.1, 0.4]])  # query 3: key 0 ties with position 3
+    query = torch.tensor([0, 0, 1, 2, 3])
+    target = torch.tensor([0, 1, 3, 3, 0])
+    on_top = ol.keys_on_top(attention.log(), query, target, 4)
+    assert on_top.tolist() == [True, False, True, False]
+
+
 def test_lookup_heads_must_exist() -> None:
     with pytest.raises(ValueError, match="lookup head L4H0 is outside"):
         TrainConfig(out="x", lookup_weight=1.0, lookup_layer=4)
@@ -239,13 +251,20 @@ def test_step_referents_known_answers(steps: tuple[tuple[str, str], ...],
     assert od.step_referents(steps, TWO_ROWS) == expected
 
 
-def test_chained_lookups_point_from_each_answer_element_to_its_object(
-        pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
-    _, processor = organism
-    tok = processor.tokenizer
-    image_id = tok.convert_tokens_to_ids(tok.image_token)
-    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
+@pytest.fixture(scope="module")
+def drills_and_pool(pool: od.Pool, organism) -> list[od.Sequence_]:  # type: ignore[no-untyped-def]
+    """The pool's drills and sequences, with look-ups."""
+    processor = organism[1]
+    return od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
                             lookups=True) + od.encode_pool(processor, pool, n_image=9, lookups=True)
+
+
+def test_chained_lookups_point_from_each_answer_element_to_its_object(
+        pool: od.Pool, organism, drills_and_pool: list[od.Sequence_]
+) -> None:  # type: ignore[no-untyped-def]
+    tok = organism[1].tokenizer
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    seqs = drills_and_pool
     listed = checked = 0
     for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, od.CHAINED):
         # The next token starts an answer (or a listed element) about that very object.
@@ -258,12 +277,11 @@ def test_chained_lookups_point_from_each_answer_element_to_its_object(
 
 
 def test_counted_lookups_point_from_each_count_to_its_objects_and_the_sink(
-        pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
-    _, processor = organism
-    tok = processor.tokenizer
+        pool: od.Pool, organism, drills_and_pool: list[od.Sequence_]
+) -> None:  # type: ignore[no-untyped-def]
+    tok = organism[1].tokenizer
     image_id = tok.convert_tokens_to_ids(tok.image_token)
-    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
-                            lookups=True) + od.encode_pool(processor, pool, n_image=9, lookups=True)
+    seqs = drills_and_pool
     counts = 0
     for seq in seqs:
         groups: dict[int, list[int]] = {}
