@@ -28,7 +28,7 @@ answer gives, and each object of a listed answer ("What shapes are the red objec
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import cast
@@ -261,17 +261,22 @@ def _found(cell: int | None) -> tuple[int, ...]:
     return () if cell is None else (cell,)
 
 
+def _cells(objects: Iterable[SceneObject], scene: Scene) -> tuple[int, ...]:
+    """Reading-order cells of ``objects``."""
+    return tuple(o.row * scene.grid + o.col for o in objects)
+
+
 def _counted(question: str, answer: str, scene: Scene) -> tuple[int, ...] | None:
     """Cells of the objects a count question counts, if it is one and the answer agrees."""
     for pattern, counts in _COUNTS:
         if m := pattern.fullmatch(question):
-            cells = tuple(o.row * scene.grid + o.col for o in scene.objects if counts(o, m))
+            cells = _cells((o for o in scene.objects if counts(o, m)), scene)
             return cells if answer == str(len(cells)) else None
     return None
 
 
 def _listed(answer: str, objects: Sequence[SceneObject], scene: Scene) -> tuple[int, ...]:
-    cells = tuple(o.row * scene.grid + o.col for o in objects)
+    cells = _cells(objects, scene)
     return cells if answer != "none" and len(answer.split(", ")) == len(cells) else ()
 
 
