@@ -241,6 +241,8 @@ class PositionTracker:
 
     def hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         cache = kwargs.get("past_key_values")
+        if cache is None:  # transformers >= 5.24 passes the decoder's cache as ``cache``
+            cache = kwargs.get("cache")
         self.offset = int(cache.get_seq_length()) if cache is not None else 0
         if self.fixed is None and self.offset == 0:
             embeds = kwargs.get("inputs_embeds")
