@@ -498,6 +498,9 @@ def _pack_rows(seqs: Sequence[Sequence_], capacity: int) -> list[list[Sequence_]
 def batches(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, batch_size: int,
             generator: torch.Generator, pack: int = 0) -> Iterator[Batch]:
     """Endless shuffled batches (a new permutation per epoch, drawn from ``generator``)."""
+    if len(seqs) < batch_size:  # else no batch is ever full and the loop never yields
+        raise ValueError(f"{len(seqs)} sequences are fewer than one batch of {batch_size} "
+                         f"(more scenes, or a smaller batch_size / drill_batch)")
     while True:
         order = torch.randperm(len(seqs), generator=generator).tolist()
         for at in range(0, len(order) - batch_size + 1, batch_size):

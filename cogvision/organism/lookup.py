@@ -61,7 +61,8 @@ def head_attention(attn: Any, inputs: dict[str, Any], head: int,
     """Log attention weights [N, S] of ``head`` at each look-up's query position (keys outside
     the look-up's segment or after the query get -inf)."""
     hidden = inputs["hidden_states"]  # [R, S, d]
-    cos, sin = inputs["position_embeddings"]  # [R, S, head_dim] each
+    # [R, S, head_dim] each; [1, S, head_dim] when the rows share positions (padded batches)
+    cos, sin = (t.expand(hidden.shape[0], -1, -1) for t in inputs["position_embeddings"])
     dim = attn.head_dim
     kv = head // attn.num_key_value_groups
     q_slice, k_slice = slice(head * dim, (head + 1) * dim), slice(kv * dim, (kv + 1) * dim)

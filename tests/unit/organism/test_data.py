@@ -89,6 +89,9 @@ def test_batches_are_reproducible_from_the_generator(pool: od.Pool, organism) ->
         other.input_ids.shape)
     assert first.pixel_values.shape == (4, 3, 96, 96) and first.aux.shape == (4, 9, 3)
     assert ((first.labels != od.IGNORE) <= (first.attention_mask == 1)).all()
+    # Fewer sequences than one batch: a clear error, not an endless loop that never yields.
+    with pytest.raises(ValueError, match="3 sequences are fewer than one batch of 4"):
+        next(od.batches(seqs[:3], pool, 1, 4, torch.Generator().manual_seed(3)))
 
 
 def test_packed_batch_gives_every_sequence_its_own_logits_and_the_same_loss(
