@@ -64,8 +64,10 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    # The plain answer loss on benchmark sequences (drills and look-up losses only where asked).
     config = TrainConfig(out="unused", full_items=args.scenes, easy_items=10, val_items=10,
-                         threads=args.threads)
+                         threads=args.threads, drill_mix=0, pack=0, lookup_weight=0,
+                         chain_weight=0, restart_steps=0)
     model, processor, heads, pools = prepare(config)
     start_weights = copy.deepcopy((model.state_dict(), heads.state_dict()))
     pad = model.config.text_config.pad_token_id

@@ -152,8 +152,11 @@ def test_lookup_heads_must_exist() -> None:
         TrainConfig(out="x", lookup_weight=1.0, lookup_layer=4)
     with pytest.raises(ValueError, match="chain head L2H8 is outside the decoder's 4 layers x 8"):
         TrainConfig(out="x", chain_weight=1.0, chain_head=8)
-    # A head of a loss that is off is not checked (a 2-layer model keeps the defaults).
-    assert TrainConfig(out="x", n_layers=2).lookup_losses() == []
+    with pytest.raises(ValueError, match="chain head L2H0 is outside the decoder's 2 layers"):
+        TrainConfig(out="x", n_layers=2)  # the default recipe's chain head needs layer 2
+    # A head of a loss that is off is not checked.
+    assert TrainConfig(out="x", n_layers=2, chain_weight=0).lookup_losses() == [
+        ("lookup", od.NAMED, 0.25, 1, 0)]
     assert TrainConfig(out="x", lookup_layer=3, lookup_head=7).lookup_head == 7
     assert PromptOptions()  # the prompts the look-ups are computed on
 
@@ -167,7 +170,8 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
     named, chained = ol.of_kind(batch.lookups, od.NAMED), ol.of_kind(batch.lookups, od.CHAINED)
     counted = ol.of_kind(batch.lookups, od.COUNTED)
     assert named is not None and chained is not None and counted is not None
-    config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4)
+    config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
+                         chain_weight=0)
     heads = aux_heads(config)
     model.eval()
     with torch.no_grad():
