@@ -28,8 +28,7 @@ def attention() -> dict[tuple[int, int], dict[int, float]]:
     model, processor = load_model(SHIPPED, dtype="float32")
     model.eval()
     pool = od.build_pool("cogvision", FRESH_N, FRESH_SEED, od.organism_scenes())
-    n_image = (model.config.vision_config.image_size // model.config.vision_config.patch_size) ** 2
-    seqs = od.encode_pool(processor, pool, n_image=n_image, lookups=True)
+    seqs = od.encode_pool(processor, pool, n_image=model.config.image_seq_length, lookups=True)
     batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=400)
     rates: dict[tuple[int, int], dict[int, float]] = {}
     with torch.no_grad():
