@@ -349,6 +349,7 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
         from cogvision.harness.loading import load_model
 
         model, processor = load_model(config.init_from, dtype="float32")
+        realign(model)
     else:
         model, processor = build_organism(
             config.spec(), corpus_texts(config, [pools.easy, pools.full]), seed=config.seed,
@@ -356,6 +357,16 @@ def prepare(config: TrainConfig) -> tuple[Any, Any, AuxHeads, Pools]:
     encode_pools(processor, pools, config)
     model.to(config.device)  # type: ignore[arg-type]  # transformers' stub wants a model
     return model, processor, aux_heads(config), pools
+
+
+def realign(model: Any) -> None:
+    """Give every parameter fresh storage. Loaded weights can sit at addresses that are not
+    64-byte aligned (measured: offset 56), and CPU matrix kernels then round some sums
+    differently; fresh storage makes a continued run (``init_from``) compute exactly what the
+    same weights in memory compute (``restart_steps``), to the last bit."""
+    with torch.no_grad():
+        for param in model.parameters():
+            param.data = param.data.clone()
 
 
 def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:

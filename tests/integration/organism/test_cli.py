@@ -91,16 +91,12 @@ def test_second_stage_in_one_command_equals_two_commands(tmp_path: Path) -> None
     """restart_steps runs stage 2 exactly as a second `organism train --seed S+1 -C init_from`."""
     stage2 = ["-C", "vision_steps=0", "-C", "curriculum_fraction=0", "-C", "steps=3",
               "-C", "lr=5e-4", "-C", "warmup=50"]
-    # With the look-up losses on, the two forms differ in the last bits (found in session 11, not
-    # traced), so this checks the stage mechanics on the recipe without them.
-    plain = ("-C", "lookup_weight=0", "-C", "chain_weight=0")
-    stage2 += plain
-    train(tmp_path / "s1", seed=1, extra=plain)
+    train(tmp_path / "s1", seed=1)  # the default recipe, look-up losses on
     runner = CliRunner()
     two = runner.invoke(app, ["organism", "train", "--out", str(tmp_path / "two"), "--seed", "2",
                               *TINY, *stage2, "-C", f"init_from={tmp_path / 's1'}"])
     one = runner.invoke(app, ["organism", "train", "--out", str(tmp_path / "one"), "--seed", "1",
-                              *TINY, "-C", "restart_steps=3", *plain])
+                              *TINY, "-C", "restart_steps=3"])
     assert two.exit_code == 0 and one.exit_code == 0, (two.output, one.output)
     a, b, s1 = (load_file(tmp_path / n / "model.safetensors") for n in ("one", "two", "s1"))
     assert all((a[k] == b[k]).all() for k in a)
