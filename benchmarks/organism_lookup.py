@@ -29,6 +29,7 @@ import torch
 
 from cogvision.harness.prompts import PromptOptions
 from cogvision.organism import data as od
+from cogvision.organism import drills
 from cogvision.organism.model import OrganismSpec, build_organism
 from cogvision.organism.train import (
     AuxHeads,
@@ -50,7 +51,7 @@ def token_sequences(pool: od.Pool, proc: object, fmt: str, seed: int) -> list[od
     rng = np.random.default_rng(seed)
     for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
         if fmt == "harness":
-            drill = od.drill_item(item, scene, "cogvision", np.random.default_rng([seed, i]),
+            drill = drills.drill_item(item, scene, "cogvision", np.random.default_rng([seed, i]),
                                   programs=0)
             sub = replace(drill.subs[0], context=())
             out.append(od.encode_sub(proc, replace(drill, subs=(sub,)), sub, i, n_image=9,

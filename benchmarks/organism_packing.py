@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from cogvision.organism import data as od
+from cogvision.organism import drills
 from cogvision.organism.train import (
     POOL_SEED_OFFSET,
     AuxHeads,
@@ -131,7 +132,7 @@ def drill_steps(model: Any, processor: Any, heads: AuxHeads, pools: Pools, confi
     n_image = config.spec().image_tokens
     full_seqs = (od.encode_pool(processor, pools.full, n_image=n_image, lookups=True)
                  if args.lookup else pools.full_seqs)
-    drill_seqs = od.encode_drills(processor, pools.full, config.variant, n_image=n_image,
+    drill_seqs = drills.encode_drills(processor, pools.full, config.variant, n_image=n_image,
                                   positions=9, lookups=args.lookup,
                                   seed=config.seed * 10 + POOL_SEED_OFFSET["drill"])
     pad = model.config.text_config.pad_token_id

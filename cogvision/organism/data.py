@@ -10,28 +10,14 @@ also every earlier answer quoted in the prompt's "Previous steps" context. Per i
 also holds the object's colour / shape / size (auxiliary targets for the vision tower and
 projector).
 
-"Drills" (issue 8's "several questions per image") pack many visual steps about one scene into one
-sequence in the same harness format: the scene's main question, then "Previous steps" holding the
-steps of several templates' programs on that scene plus a look-up of every occupied cell ("What
-colour is the object at row r, column c?") and of several objects' cells, all in the benchmark's
-own wording, each answer learned. They supervise the look-ups a question's wording names several
-times more densely than the benchmark's sequences, where most steps are text-only.
-
-With ``lookups``, a sequence also lists, for every answer whose question names one object, the
-token that predicts the answer and the image token of that object (``answer_lookups``), the
-targets of the supervised look-up loss (``cogvision.organism.lookup``). Those are kind
-``NAMED``; kind ``CHAINED`` look-ups (``step_referents``) follow the chain of steps instead: the
-object "it" or "that hexagon" stands for, the object next to it, the object whose cell the
-answer gives, and each object of a listed answer ("What shapes are the red objects?").
+Drills (``cogvision.organism.drills``) put many steps about one scene into one sequence; with
+``lookups``, a sequence also lists its answers' look-up targets (``cogvision.organism.referents``).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import cast
 
 import numpy as np
 import torch
@@ -39,6 +25,7 @@ from PIL import Image
 
 from cogvision.harness.data import MainItem, SubItem, subquestion_id
 from cogvision.harness.prompts import PromptOptions, prompt_text
+from cogvision.organism.referents import answer_lookups
 from cogvision.schema import Decomposition
 from cogvision.sources.synth import (
     TEMPLATES,
@@ -48,8 +35,7 @@ from cogvision.sources.synth import (
     render_png,
     to_records,
 )
-from cogvision.sources.synth.programs import function_label, pos
-from cogvision.sources.synth.scenes import COLOURS, SHAPES, SIZE_ORDER, Scene, SceneObject
+from cogvision.sources.synth.scenes import COLOURS, SHAPES, SIZE_ORDER, Scene
 
 IGNORE = -100
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -119,58 +105,6 @@ def build_pool(variant: str, n: int, seed: int, options: SceneOptions,
         scenes.append(scene)
     return Pool(items, torch.stack(images), torch.stack(aux), kinds, scenes)
 
-
-CELL_QUESTIONS = (
-    ("What colour is the object at {cell}?", lambda o: o.colour),
-    ("What shape is the object at {cell}?", lambda o: o.shape),
-    ("What shape and size is the object at {cell}?", lambda o: f"{o.size} {o.shape}"),
-)
-"""Cell look-ups, worded as the templates word them."""
-MAX_DRILL_STEPS = 20
-"""The prompt numbers steps Q1..Q20 (the tokenizer's vocabulary)."""
-DRILL_POSITIONS = 3
-"""Default number of "In which row and column is ...?" steps per drill."""
-
-
-def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Generator,
-               *, programs: int = 3, positions: int = DRILL_POSITIONS) -> MainItem:
-    """A drill about ``scene`` in harness format (see the module docstring).
-
-    Blocks, shuffled: ``programs`` random templates' programs that fit the scene (steps kept
-    together, so "it" and "that hexagon" keep their antecedents), one look-up per occupied cell
-    (colour, shape, or shape and size, at random) and ``positions`` "In which row and column is
-    <ref>?" steps; at most ``MAX_DRILL_STEPS`` steps, the last one asked as the sub-question.
-    """
-    blocks: list[list[tuple[str, str, str]]] = []
-    fitting = []
-    for template in TEMPLATES[variant]:
-        program = template(scene, rng)
-        if program is not None:
-            fitting.append(program)
-    for k in rng.permutation(len(fitting))[:programs]:
-        program = fitting[int(k)]
-        blocks.append([(st.question, st.answer, function_label(variant, st.kind))
-                       for st in program.steps])
-    for obj in scene.objects:
-        wording, read = CELL_QUESTIONS[int(rng.integers(len(CELL_QUESTIONS)))]
-        blocks.append([(wording.format(cell=pos(obj)), read(obj),
-                        function_label(variant, "attribute"))])
-    for k in rng.permutation(len(scene.objects))[:positions]:
-        obj = scene.objects[int(k)]
-        blocks.append([(f"In which row and column is {scene.ref(obj)}?", pos(obj),
-                        function_label(variant, "position"))])
-    steps: list[tuple[str, str, str]] = []
-    for k in rng.permutation(len(blocks)):
-        if len(steps) + len(blocks[int(k)]) <= MAX_DRILL_STEPS:
-            steps.extend(blocks[int(k)])
-    context = tuple((q, a) for q, a, _ in steps[:-1])
-    question, answer, function = steps[-1]
-    index = len(context)
-    sub = SubItem(subquestion_id(item.main_id, index), item.main_id, item.split, index, question,
-                  answer, function, context)
-    return MainItem(item.main_id, item.split, item.main_question, (sub,), item.image_loader)
-
-
 def pixels(images: torch.Tensor) -> torch.Tensor:
     """CLIP-normalised pixel values [n, 3, H, W] float32 from uint8 images (no resize needed:
     scenes are drawn at the model's input size; equal to the processor's output, tested)."""
@@ -206,157 +140,6 @@ def _quoted_answer_spans(text: str, sub: SubItem) -> list[tuple[int, int]]:
         spans.append((at, at + len(answer)))
         cursor = at + len(answer)
     return spans
-
-
-_CELL_REF = re.compile(r"\bobject at row (\d+), column (\d+)")
-
-
-@lru_cache(maxsize=65536)
-def referent_cell(question: str, scene: Scene) -> int | None:
-    """Cell (reading order) of the one object ``question`` names, by its referring expression
-    ("the red circle", "the small red circle") or its cell ("the object at row 2, column 3");
-    None if it names none, several, or only by anaphora ("it", "that hexagon")."""
-    cells = {(int(m[1]) - 1) * scene.grid + int(m[2]) - 1 for m in _CELL_REF.finditer(question)}
-    for o in scene.objects:
-        phrases = [o.name(with_size=True)]
-        if scene.ref(o) == f"the {o.name()}":
-            phrases.append(o.name())
-        if any(re.search(rf"\bthe {p}\b", question) for p in phrases):
-            cells.add(o.row * scene.grid + o.col)
-    return cells.pop() if len(cells) == 1 else None
-
-
-NAMED, CHAINED, COUNTED = 0, 1, 2
-"""Look-up kinds: the object a question names; an object reached through the chain of steps;
-the set of objects a count is about (with the sequence's first token as a sink)."""
-
-_AT_CELL = re.compile(r"\bat row (\d+), column (\d+)")
-_ANSWER_CELL = re.compile(r"row (\d+), column (\d+)")
-_NEXT_TO_IT = {f"{words} it": step for words, step in (
-    ("directly to the left of", (0, -1)), ("directly to the right of", (0, 1)),
-    ("directly above", (-1, 0)), ("directly below", (1, 0)))}
-_THAT = re.compile(r"\bthat (\w+)\?")
-_SHAPES_OF = re.compile(r"What shapes are the (\w+) objects\?")
-_ALL_COLOURS = "What colours do the objects in the image have, in reading order?"
-_COUNTS = (
-    (re.compile(r"How many (\w+) objects are there\?"), lambda o, m: o.colour == m[1]),
-    (re.compile(r"How many (\w+)s are there\?"), lambda o, m: o.shape == m[1]),
-    (re.compile(r"How many (\w+) (\w+)s are in the image\?"),
-     lambda o, m: (o.colour, o.shape) == (m[1], m[2])),
-    (re.compile(r"How many of those colours are (.+)\?"),
-     lambda o, m: o.colour in m[1].split(", ")),
-    (re.compile(r"How many objects are in (row|column)s? (\d+)(?: to (\d+))?\?"),
-     lambda o, m: int(m[2]) <= 1 + (o.row if m[1] == "row" else o.col) <= int(m[3] or m[2])),
-)
-"""Count questions and which objects each counts (the regex match is the second argument)."""
-
-
-def _cell(scene: Scene, row: int, col: int) -> int | None:
-    """Reading-order cell of (0-based) row, col if an object is there."""
-    inside = 0 <= row < scene.grid and 0 <= col < scene.grid
-    return row * scene.grid + col if inside and scene.at(row, col) is not None else None
-
-
-def _found(cell: int | None) -> tuple[int, ...]:
-    return () if cell is None else (cell,)
-
-
-def _cells(objects: Iterable[SceneObject], scene: Scene) -> tuple[int, ...]:
-    """Reading-order cells of ``objects``."""
-    return tuple(o.row * scene.grid + o.col for o in objects)
-
-
-def _counted(question: str, answer: str, scene: Scene) -> tuple[int, ...] | None:
-    """Cells of the objects a count question counts, if it is one and the answer agrees."""
-    for pattern, counts in _COUNTS:
-        if m := pattern.fullmatch(question):
-            cells = _cells((o for o in scene.objects if counts(o, m)), scene)
-            return cells if answer == str(len(cells)) else None
-    return None
-
-
-def _listed(answer: str, objects: Sequence[SceneObject], scene: Scene) -> tuple[int, ...]:
-    cells = _cells(objects, scene)
-    return cells if answer != "none" and len(answer.split(", ")) == len(cells) else ()
-
-
-@lru_cache(maxsize=65536)
-def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
-                   ) -> tuple[tuple[int, tuple[int, ...]], ...]:
-    """Per (question, answer) step of a chain: its look-up kind and the cells of the objects its
-    answer is about, one per element of a listed answer (empty: none).
-
-    ``NAMED``: the one object the question names (``referent_cell``). ``CHAINED``, in order: each
-    object of "What colours do the objects in the image have, in reading order?" and "What shapes
-    are the <colour> objects?"; the object at the cell the answer gives ("Where is the other
-    triangle?" -> "row 2, column 3"); the object at the one cell the question gives ("the
-    triangle at row 2, column 3"); the object directly left of / right of / above / below "it"
-    (the previous step's object); and the previous step's object for "that <shape>?".
-    ``COUNTED``: every object a count question counts ("How many red objects are there?", "How
-    many of those colours are red, yellow, blue?", "How many objects are in rows 1 to 2?"),
-    possibly none.
-    """
-    out: list[tuple[int, tuple[int, ...]]] = []
-    previous: int | None = None
-    for question, answer in steps:
-        kind, cells = CHAINED, cast(tuple[int, ...], ())
-        named = referent_cell(question, scene)
-        at = [_cell(scene, int(r) - 1, int(c) - 1) for r, c in _AT_CELL.findall(question)]
-        answer_cell = _ANSWER_CELL.fullmatch(answer)
-        next_to = [step for words, step in _NEXT_TO_IT.items() if words in question]
-        that = _THAT.search(question)
-        shapes_of = _SHAPES_OF.fullmatch(question)
-        counted = _counted(question, answer, scene)
-        if named is not None:
-            kind, cells = NAMED, (named,)
-        elif counted is not None:
-            kind, cells = COUNTED, counted
-        elif question == _ALL_COLOURS:
-            cells = _listed(answer, scene.objects, scene)
-        elif shapes_of:
-            cells = _listed(answer, scene.where(colour=shapes_of[1]), scene)
-        elif answer_cell:
-            cells = _found(_cell(scene, int(answer_cell[1]) - 1, int(answer_cell[2]) - 1))
-        elif len(at) == 1:
-            cells = _found(at[0])
-        elif next_to and previous is not None:
-            (d_row, d_col), = next_to
-            cells = _found(_cell(scene, previous // scene.grid + d_row,
-                                 previous % scene.grid + d_col))
-        elif that and previous is not None:
-            obj = scene.at(previous // scene.grid, previous % scene.grid)
-            cells = (previous,) if obj is not None and obj.shape == that[1] else ()
-        out.append((kind, cells))
-        previous = cells[0] if len(cells) == 1 and kind != COUNTED else None
-    return tuple(out)
-
-
-def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torch.Tensor,
-                   image_token_id: int, sub: SubItem, scene: Scene
-                   ) -> tuple[tuple[int, int, int], ...]:
-    """(query, key, kind) token positions: for every answer of the sequence (quoted ones and the
-    final one, starting at characters ``answer_starts``) about objects (``step_referents``), the
-    token that predicts the answer's first token (for a listed answer, each element's) and the
-    image token of that element's object (``organism.lookup``). A count's answer has one look-up
-    per counted object and one from the same query to the sequence's first token (position 0, the
-    sink: the head's weight on it tells the count). ``starts``: each token's first character."""
-    image_at = int((ids == image_token_id).nonzero()[0, 0])
-    steps = (*sub.context, (sub.question, sub.answer))
-    out: list[tuple[int, int, int]] = []
-    for (_, answer), at, (kind, cells) in zip(steps, answer_starts, step_referents(steps, scene),
-                                              strict=True):
-        if kind == COUNTED:
-            query = int(torch.searchsorted(starts, at)) - 1
-            out.extend((query, key, kind) for key in (0, *(image_at + cell for cell in cells)))
-            continue
-        element_at = at
-        elements = answer.split(", ") if len(cells) > 1 else [answer] if cells else []
-        for element, cell in zip(elements, cells, strict=True):
-            first = int(torch.searchsorted(starts, element_at))
-            out.append((first - 1, image_at + cell, kind))
-            element_at += len(element) + 2
-    return tuple(out)
-
 
 def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n_image: int,
                prompt_options: PromptOptions, dense: bool = True,
@@ -394,25 +177,6 @@ def encode_pool(processor: object, pool: Pool, *, n_image: int,
     return [encode_sub(processor, item, sub, i, n_image=n_image, prompt_options=options,
                        dense=dense, scene=pool.scenes[i] if lookups else None)
             for i, item in enumerate(pool.items) for sub in item.subs]
-
-
-def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
-                  per_item: int = 1, positions: int = DRILL_POSITIONS,
-                  prompt_options: PromptOptions | None = None, lookups: bool = False,
-                  ) -> list[Sequence_]:
-    """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``, each
-    with ``positions`` position look-ups (see ``drill_item``)."""
-    options = prompt_options or PromptOptions()
-    out = []
-    for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
-        rng = np.random.default_rng([seed, i])
-        for _ in range(per_item):
-            drill = drill_item(item, scene, variant, rng, positions=positions)
-            out.append(encode_sub(processor, drill, drill.subs[0], i, n_image=n_image,
-                                  prompt_options=options, dense=True,
-                                  scene=scene if lookups else None))
-    return out
-
 
 @dataclass
 class Batch:

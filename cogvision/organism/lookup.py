@@ -5,12 +5,12 @@ circle" from the question's words (issue 8; ``benchmarks/organism.md``). The ans
 that look-up only through the few answer tokens that depend on it. This auxiliary loss supervises
 it directly: at the token that predicts an answer (the last token before it), head ``head`` of
 decoder layer ``layer`` should put its attention on the image token of the one object the question
-names (``organism.data.referent_cell``). The loss is the mean negative log of that attention
+names (``organism.referents.referent_cell``). The loss is the mean negative log of that attention
 weight, computed from the layer's own query and key projections and rotary embeddings, so it is the
 head's real attention (a test checks it against eager attention weights) and the trained model
 stays a plain transformers model.
 
-A second head may be taught the ``CHAINED`` look-ups (``organism.data.step_referents``): the
+A second head may be taught the ``CHAINED`` look-ups (``organism.referents.step_referents``): the
 objects reached through the chain of steps ("that hexagon", "the object directly below it", each
 object of a listed answer), which need the context read first, so a later layer by default.
 

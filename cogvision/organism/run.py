@@ -52,6 +52,9 @@ def check(config: TrainConfig) -> None:
     if config.variant not in VARIANTS:
         raise UsageError(f"unknown variant {config.variant!r}; valid: {', '.join(VARIANTS)}")
     config.spec().check()
+    if config.drill_mix > 0 and config.drill_batch > config.full_items:
+        raise UsageError(f"drill_batch {config.drill_batch} is more than full_items "
+                         f"{config.full_items}: drills are one per scene of the full pool")
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder")

@@ -8,12 +8,13 @@ and a capped run still yields the last checkpoint):
    auxiliary patch loss (weight ``aux_weight``); the first ``curriculum_fraction`` of them draw from
    a pool of scenes with 1-3 objects, the rest from the full pool (with ``easy_mix`` of easy ones);
    a share ``drill_mix`` of the steps trains on drills instead (many visual steps per scene, see
-   ``cogvision.organism.data``), in batches of ``drill_batch``; with ``lookup_weight`` > 0, a
+   ``cogvision.organism.drills``), in batches of ``drill_batch``; with ``lookup_weight`` > 0, a
    supervised look-up loss teaches head ``lookup_head`` of layer ``lookup_layer`` to attend from
    each answer to the object its question names (``cogvision.organism.lookup``), and with
    ``chain_weight`` > 0 head ``chain_head`` of layer ``chain_layer`` to the objects reached through
-   the chain of steps (``cogvision.organism.data.step_referents``), and with ``count_weight`` > 0
-   head ``count_head`` of layer ``count_layer`` to the objects a count counts.
+   the chain of steps (``cogvision.organism.referents.step_referents``), and with
+   ``count_weight`` > 0 head ``count_head`` of layer ``count_layer`` to the objects a count
+   counts; ``drill_counts`` > 0 adds count steps to the drills.
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -41,7 +42,9 @@ from torch import nn
 from cogvision.harness.prompts import PromptOptions
 from cogvision.organism import data as od
 from cogvision.organism import lookup as ol
+from cogvision.organism.drills import encode_drills
 from cogvision.organism.model import OrganismSpec, build_organism, describe
+from cogvision.organism.referents import CHAINED, COUNTED, NAMED
 from cogvision.sources.synth import SceneOptions
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,9 @@ class TrainConfig(BaseModel):
     drill_batch: int = Field(default=16, ge=1)
     drill_positions: int = Field(default=9, ge=0, description=(
         "\"In which row and column is ...?\" steps per drill (capped by the scene's objects)."))
+    drill_counts: int = Field(default=0, ge=0, description=(
+        "Count steps per drill of each kind: over the colour list in context, and by colour or "
+        "shape (cogvision.organism.drills.count_blocks; default 0: none)."))
     pack: int = Field(default=160, ge=0, description=(
         "Pack a batch's sequences into rows of this many tokens (0: one padded row each); "
         "the same loss on fewer tokens."))
@@ -104,7 +110,7 @@ class TrainConfig(BaseModel):
     lookup_head: int = Field(default=0, ge=0, description="Head taught to look up named objects.")
     chain_weight: float = Field(default=0.25, ge=0, description=(
         "Weight of the supervised look-up loss on objects reached through the chain of steps "
-        "(0: off; see cogvision.organism.data.step_referents)."))
+        "(0: off; see cogvision.organism.referents.step_referents)."))
     chain_layer: int = Field(default=2, ge=0, description="Decoder layer of the chain head.")
     chain_head: int = Field(default=0, ge=0, description="Head taught the chained look-ups.")
     count_weight: float = Field(default=0.0, ge=0, description=(
@@ -128,9 +134,9 @@ class TrainConfig(BaseModel):
 
     def lookup_losses(self) -> list[tuple[str, int, float, int, int]]:
         """(name, kind, weight, layer, head) of each supervised look-up loss that is on."""
-        every = [("lookup", od.NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
-                 ("chain", od.CHAINED, self.chain_weight, self.chain_layer, self.chain_head),
-                 ("count", od.COUNTED, self.count_weight, self.count_layer, self.count_head)]
+        every = [("lookup", NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
+                 ("chain", CHAINED, self.chain_weight, self.chain_layer, self.chain_head),
+                 ("count", COUNTED, self.count_weight, self.count_layer, self.count_head)]
         return [loss for loss in every if loss[2] > 0]
 
     def second_stage(self) -> TrainConfig:
@@ -378,10 +384,10 @@ def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
     pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense,
                                      lookups=lookups)
     if config.drill_mix > 0:
-        pools.drill_seqs = od.encode_drills(
+        pools.drill_seqs = encode_drills(
             processor, pools.full, config.variant, n_image=n_image,
             seed=config.seed * 10 + POOL_SEED_OFFSET["drill"], positions=config.drill_positions,
-            lookups=lookups)
+            counts=config.drill_counts, lookups=lookups)
 
 
 def aux_heads(config: TrainConfig) -> AuxHeads:

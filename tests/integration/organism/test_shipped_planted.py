@@ -14,6 +14,7 @@ import torch
 from cogvision.harness.loading import load_model
 from cogvision.organism import data as od
 from cogvision.organism import lookup as ol
+from cogvision.organism import referents
 from cogvision.organism.evaluate import MANIFEST_NAME
 
 SHIPPED = Path(__file__).resolve().parents[3] / "models" / "organism-cogvision"
@@ -36,7 +37,7 @@ def attention() -> dict[tuple[int, int], dict[int, float]]:
             with ol.capture_attention_inputs(model, layer) as seen:
                 model(**batch.model_inputs())
             attn = ol.attention_module(model, layer)
-            for kind in (od.NAMED, od.CHAINED):
+            for kind in (referents.NAMED, referents.CHAINED):
                 lookups = ol.of_kind(batch.lookups, kind)
                 assert lookups is not None and len(lookups) >= 50
                 rates[kind, layer] = {
@@ -53,12 +54,12 @@ def test_the_recipe_planted_both_heads() -> None:
 
 
 def test_named_lookup_head_finds_the_named_object(attention) -> None:  # type: ignore[no-untyped-def]
-    rates = attention[od.NAMED, 1]  # measured: 1.00, the other heads of L1 at most 0.51
+    rates = attention[referents.NAMED, 1]  # measured: 1.00, the other heads of L1 at most 0.51
     assert rates[0] >= 0.95, rates
     assert max(r for h, r in rates.items() if h != 0) <= rates[0] - 0.25, rates
 
 
 def test_chain_head_finds_the_objects_reached_through_the_steps(attention) -> None:  # type: ignore[no-untyped-def]
-    rates = attention[od.CHAINED, 2]  # measured: 1.00, the other heads of L2 at most 0.51
+    rates = attention[referents.CHAINED, 2]  # measured: 1.00, the other heads of L2 at most 0.51
     assert rates[0] >= 0.95, rates
     assert max(r for h, r in rates.items() if h != 0) <= rates[0] - 0.25, rates

@@ -13,6 +13,7 @@ from cogvision.harness.adapters import adapter_for
 from cogvision.harness.data import load_items
 from cogvision.harness.prompts import PromptOptions, prompt_text
 from cogvision.organism import data as od
+from cogvision.organism import drills, referents
 from cogvision.sources.synth import build_benchmark
 from cogvision.sources.synth.scenes import Scene, SceneObject
 
@@ -134,10 +135,10 @@ def test_pools_of_both_variants_build(variant: str) -> None:
 
 def test_drills_ask_every_occupied_cell_with_answers_from_the_scene(pool: od.Pool) -> None:
     for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
-        drill = od.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]))
+        drill = drills.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]))
         (sub,) = drill.subs
         steps = [*sub.context, (sub.question, sub.answer)]
-        assert 1 <= len(steps) <= od.MAX_DRILL_STEPS and sub.index == len(sub.context)
+        assert 1 <= len(steps) <= drills.MAX_DRILL_STEPS and sub.index == len(sub.context)
         assert drill.main_question == item.main_question and drill.image() is item.image()
         looked_up = set()
         for question, answer in steps:
@@ -157,7 +158,7 @@ def test_drills_ask_every_occupied_cell_with_answers_from_the_scene(pool: od.Poo
                 assert answer == f"row {obj.row + 1}, column {obj.col + 1}"
         # Every occupied cell is looked up unless the 20-step cap cut its block.
         assert looked_up <= {(o.row, o.col) for o in scene.objects}
-        if len(steps) < od.MAX_DRILL_STEPS - 7:
+        if len(steps) < drills.MAX_DRILL_STEPS - 7:
             assert looked_up == {(o.row, o.col) for o in scene.objects}
 
 
@@ -165,7 +166,7 @@ def test_drills_ask_as_many_position_look_ups_as_told(pool: od.Pool) -> None:
     for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
         asked = {}
         for positions in (0, 2, 9):
-            drill = od.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]),
+            drill = drills.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]),
                                   programs=0, positions=positions)
             (sub,) = drill.subs
             asked[positions] = [q for q, _ in [*sub.context, (sub.question, sub.answer)]
@@ -181,18 +182,45 @@ def test_drills_ask_as_many_position_look_ups_as_told(pool: od.Pool) -> None:
 def test_drill_sequences_learn_every_answer(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
     _, processor = organism
     tok = processor.tokenizer
-    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5)
-    again = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5)
+    seqs = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5)
+    again = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5)
     assert len(seqs) == len(pool.items)
     assert all(torch.equal(a.ids, b.ids) for a, b in zip(seqs, again, strict=True))
-    drill = od.drill_item(pool.items[0], pool.scenes[0], "cogvision",
+    drill = drills.drill_item(pool.items[0], pool.scenes[0], "cogvision",
                           np.random.default_rng([5, 0]))
     sub = drill.subs[0]
     learned = tok.decode(seqs[0].ids[seqs[0].labels != od.IGNORE].tolist()).split()
     answers = [a for _, a in sub.context] + [sub.answer]
     assert learned == [w for a in answers for w in tok.tokenize(a)] + ["<|im_end|>"]
     assert tok.unk_token_id not in seqs[0].ids
-    more = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9)
+    more = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9)
     which = tok.convert_tokens_to_ids("which")  # position look-ups say "which"
     assert sum(int((s.ids == which).sum()) for s in more) > sum(
         int((s.ids == which).sum()) for s in seqs)
+
+
+def test_drill_count_blocks_count_the_scene_and_the_listed_colours(pool: od.Pool) -> None:
+    for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
+        plain = drills.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]))
+        assert drills.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]),
+                             counts=0) == plain  # counts=0 draws nothing more
+        drill = drills.drill_item(item, scene, "cogvision", np.random.default_rng([5, i]),
+                              programs=0, positions=0, counts=3)
+        (sub,) = drill.subs
+        steps = [*sub.context, (sub.question, sub.answer)]
+        colours = [o.colour for o in scene.objects]
+        listed = [k for k, (q, _) in enumerate(steps) if q == referents.ALL_COLOURS]
+        assert len(listed) == 1 and steps[listed[0]][1] == ", ".join(colours)
+        over_list = steps[listed[0] + 1: listed[0] + 4]  # the block keeps its steps together
+        for question, answer in over_list:
+            chosen = question.removeprefix("How many of those colours are ").rstrip("?")
+            assert question.startswith("How many of those colours are ")
+            assert 1 <= len(chosen.split(", ")) <= 3
+            assert answer == str(sum(c in chosen.split(", ") for c in colours))
+        by_scene = [(q, a) for q, a in steps if q.endswith(" are there?")]
+        assert len(by_scene) == 3
+        for question, answer in by_scene:
+            word = question.split()[2]
+            expected = (colours.count(word) if question.endswith(" objects are there?")
+                        else sum(f"{o.shape}s" == word for o in scene.objects))
+            assert answer == str(expected), question

@@ -9,6 +9,7 @@ import torch
 
 from cogvision.harness.prompts import PromptOptions
 from cogvision.organism import data as od
+from cogvision.organism import drills, referents
 from cogvision.organism import lookup as ol
 from cogvision.organism.train import TrainConfig
 from cogvision.sources.synth.scenes import Scene, SceneObject
@@ -33,7 +34,7 @@ SCENE = Scene(96, 3, (
     ("In which row and column is the green square?", None),  # not in the scene
 ])
 def test_referent_cell_known_answers(question: str, cell: int | None) -> None:
-    assert od.referent_cell(question, SCENE) == cell
+    assert referents.referent_cell(question, SCENE) == cell
 
 
 def _lookups_of_kind(seqs: list[od.Sequence_], pool: od.Pool, image_id: int, kind: int
@@ -56,14 +57,14 @@ def test_lookups_point_from_the_token_before_each_answer_to_its_object(
     _, processor = organism
     tok = processor.tokenizer
     image_id = tok.convert_tokens_to_ids(tok.image_token)
-    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
+    seqs = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
                             lookups=True)
-    plain = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9)
+    plain = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9)
     assert all(torch.equal(a.ids, b.ids) and not b.lookups for a, b in zip(seqs, plain,
                                                                            strict=True))
     assert all(seq.lookups for seq in seqs)
     checked = 0
-    for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, od.NAMED):
+    for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, referents.NAMED):
         # The query predicts an answer token; the key is the image token of a real object.
         assert seq.labels[query + 1] != od.IGNORE and seq.labels[query] == od.IGNORE
         # The question just before the query names that object (or its cell).
@@ -106,10 +107,10 @@ def test_head_attention_equals_eager_attention_in_a_packed_batch(
 def test_lookup_loss_trains_the_head_to_the_named_object(
         pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
     model, processor = organism
-    seqs = od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
+    seqs = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
                             lookups=True)
     batch = od.collate(seqs[:8], pool, model.config.text_config.pad_token_id, pack=400)
-    named = ol.of_kind(batch.lookups, od.NAMED)
+    named = ol.of_kind(batch.lookups, referents.NAMED)
     assert named is not None
     trained = list(model.parameters())
     saved = [p.detach().clone() for p in trained]
@@ -156,7 +157,7 @@ def test_lookup_heads_must_exist() -> None:
         TrainConfig(out="x", n_layers=2)  # the default recipe's chain head needs layer 2
     # A head of a loss that is off is not checked.
     assert TrainConfig(out="x", n_layers=2, chain_weight=0).lookup_losses() == [
-        ("lookup", od.NAMED, 0.25, 1, 0)]
+        ("lookup", referents.NAMED, 0.25, 1, 0)]
     assert TrainConfig(out="x", lookup_layer=3, lookup_head=7).lookup_head == 7
     assert PromptOptions()  # the prompts the look-ups are computed on
 
@@ -167,8 +168,9 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
     model, processor = organism
     seqs = od.encode_pool(processor, pool, n_image=9, lookups=True)[:16]
     batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=300)
-    named, chained = ol.of_kind(batch.lookups, od.NAMED), ol.of_kind(batch.lookups, od.CHAINED)
-    counted = ol.of_kind(batch.lookups, od.COUNTED)
+    named = ol.of_kind(batch.lookups, referents.NAMED)
+    chained = ol.of_kind(batch.lookups, referents.CHAINED)
+    counted = ol.of_kind(batch.lookups, referents.COUNTED)
     assert named is not None and chained is not None and counted is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
                          chain_weight=0)
@@ -207,7 +209,7 @@ TWO_ROWS = Scene(96, 3, (
     SceneObject(2, "blue", "hexagon", "large", 2, 1, 48, 80, 14),
     SceneObject(3, "green", "triangle", "small", 2, 2, 80, 80, 7),
 ))
-N, C, K = od.NAMED, od.CHAINED, od.COUNTED
+N, C, K = referents.NAMED, referents.CHAINED, referents.COUNTED
 
 
 @pytest.mark.parametrize(("steps", "expected"), [
@@ -252,14 +254,14 @@ N, C, K = od.NAMED, od.CHAINED, od.COUNTED
 ])
 def test_step_referents_known_answers(steps: tuple[tuple[str, str], ...],
                                       expected: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
-    assert od.step_referents(steps, TWO_ROWS) == expected
+    assert referents.step_referents(steps, TWO_ROWS) == expected
 
 
 @pytest.fixture(scope="module")
 def drills_and_pool(pool: od.Pool, organism) -> list[od.Sequence_]:  # type: ignore[no-untyped-def]
     """The pool's drills and sequences, with look-ups."""
     processor = organism[1]
-    return od.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
+    return drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=9,
                             lookups=True) + od.encode_pool(processor, pool, n_image=9, lookups=True)
 
 
@@ -270,7 +272,7 @@ def test_chained_lookups_point_from_each_answer_element_to_its_object(
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     seqs = drills_and_pool
     listed = checked = 0
-    for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, od.CHAINED):
+    for seq, query, obj in _lookups_of_kind(seqs, pool, image_id, referents.CHAINED):
         # The next token starts an answer (or a listed element) about that very object.
         said = tok.decode(seq.ids[query + 1: query + 8].tolist()).replace(" ", "")
         about = (obj.colour, obj.shape, f"row{obj.row + 1},column{obj.col + 1}", "yes", "no")
@@ -290,7 +292,7 @@ def test_counted_lookups_point_from_each_count_to_its_objects_and_the_sink(
     for seq in seqs:
         groups: dict[int, list[int]] = {}
         for query, key, kind in seq.lookups:
-            if kind == od.COUNTED:
+            if kind == referents.COUNTED:
                 groups.setdefault(query, []).append(key)
         for query, (sink, *objects) in groups.items():
             # The answer after the query is the number of image tokens it looks up.
