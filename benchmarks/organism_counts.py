@@ -3,7 +3,7 @@ question wording and gold count, and on "How many of those colours are ...?" ask
 sets of 1, 2 and 3 colours after the colour list (issue 8; the counting figures of
 benchmarks/organism.md).
 
-Every answer goes through the harness's own answering path (``answer_batch``: chat template,
+Every answer goes through the harness's own answering path (``evaluate_items``: chat template,
 processor, greedy decoding, normalised exact match), like ``organism_heldout.py``. Example:
 
     python benchmarks/organism_counts.py --model models/organism-cogvision \\
@@ -20,13 +20,13 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from organism_heldout import parse_samples  # the sibling script (benchmarks/ is on sys.path)
 
 from cogvision.harness.adapters import ModelAdapter, adapter_for
-from cogvision.harness.answer import answer_batch
 from cogvision.harness.data import MainItem, SubItem
 from cogvision.harness.loading import load_model
-from cogvision.harness.prompts import PromptOptions, prompt_text
 from cogvision.organism import data as od
+from cogvision.organism.evaluate import evaluate_items
 from cogvision.organism.referents import ALL_COLOURS
 from cogvision.sources.synth.scenes import COLOURS, SHAPES
 
@@ -39,35 +39,43 @@ def wording(question: str) -> str:
     return re.sub(r"\d+", "#", _SHAPE.sub("<shape>", _COLOUR.sub("<colour>", question)))
 
 
-def correct(adapter: ModelAdapter, work: Sequence[tuple[MainItem, SubItem]]) -> list[bool]:
-    options, hits = PromptOptions(), []
-    for at in range(0, len(work), 64):
-        chunk = work[at: at + 64]
-        answers = answer_batch(adapter, [s for _, s in chunk], [m.image() for m, _ in chunk],
-                               [prompt_text(m, s, options) for m, s in chunk], max_new_tokens=8)
-        hits.extend(a.correct for a in answers)
-    return hits
+def rates(adapter: ModelAdapter, items: Sequence[MainItem], labels: Sequence[Sequence[str]]
+          ) -> tuple[str, dict[str, dict[str, str]]]:
+    """Overall "accuracy% (hits/n)", and hits/n per wording and gold count, of the items'
+    sub-questions as ``evaluate_items`` scores them (``labels[i][sub.index]``: wording TAB gold)."""
+    result = evaluate_items(adapter, items, labels, max_new_tokens=8)
+    cells: dict[str, dict[str, str]] = defaultdict(dict)
+    for label, row in result["per_kind"].items():
+        name, gold = label.split("\t")
+        cells[name][gold] = f"{round(row['accuracy'] * row['n'])}/{row['n']}"
+    overall = result["overall"]
+    return (f"{100 * overall['accuracy']:.1f}% "
+            f"({round(overall['accuracy'] * overall['n'])}/{overall['n']})"), cells
 
 
-def rate(hits: Sequence[bool]) -> str:
-    return f"{sum(hits)}/{len(hits)}"
+def by_gold(cell: dict[str, str]) -> str:
+    return ", ".join(f"{g}: {r}" for g, r in sorted(cell.items(), key=lambda kv: int(kv[0])))
+
+
+def hits_n(cell: dict[str, str]) -> tuple[int, int]:
+    hits, n = (sum(int(r.split("/")[k]) for r in cell.values()) for k in (0, 1))
+    return hits, n
 
 
 def template_counts(adapter: ModelAdapter, pools: Sequence[od.Pool]) -> None:
-    work = [(item, sub) for pool in pools for item, kinds in zip(pool.items, pool.kinds,
-                                                                  strict=True)
-            for sub in item.subs if kinds[sub.index] == "count"]
-    hits = correct(adapter, work)
-    cells: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    for (_, sub), hit in zip(work, hits, strict=True):
-        cells[wording(sub.question)][sub.answer].append(hit)
-    print(f"count steps: {100 * sum(hits) / len(hits):.1f}% ({rate(hits)})\n")
+    items, labels = [], []
+    for pool in pools:
+        for item, kinds in zip(pool.items, pool.kinds, strict=True):
+            counts = tuple(s for s in item.subs if kinds[s.index] == "count")
+            if counts:
+                items.append(replace(item, subs=counts))
+                labels.append([f"{wording(s.question)}\t{s.answer}" for s in item.subs])
+    overall, cells = rates(adapter, items, labels)
+    print(f"count steps: {overall}\n")
     print("| wording | all | by gold count |\n|---|---|---|")
-    for name, by_gold in sorted(cells.items(), key=lambda kv: -sum(map(len, kv[1].values()))):
-        every = [h for v in by_gold.values() for h in v]
-        golds = ", ".join(f"{g}: {rate(v)}" for g, v in sorted(by_gold.items(),
-                                                                key=lambda kv: int(kv[0])))
-        print(f"| {name} | {rate(every)} | {golds} |")
+    for name, cell in sorted(cells.items(), key=lambda kv: -hits_n(kv[1])[1]):
+        hits, n = hits_n(cell)
+        print(f"| {name} | {hits}/{n} | {by_gold(cell)} |")
 
 
 def list_counts(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
@@ -75,7 +83,7 @@ def list_counts(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
     rng, names = np.random.default_rng(seed), list(COLOURS)
     print("\n| colours asked | accuracy | by gold count |\n|---|---|---|")
     for k in (1, 2, 3):
-        work = []
+        items, labels = [], []
         for item, scene in zip(pool.items, pool.scenes, strict=True):
             colours = [o.colour for o in scene.objects]
             chosen = [names[int(j)] for j in rng.permutation(len(names))[:k]]
@@ -83,13 +91,10 @@ def list_counts(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
                           f"How many of those colours are {', '.join(chosen)}?",
                           str(sum(c in chosen for c in colours)), "Math Reasoning",
                           ((ALL_COLOURS, ", ".join(colours)),))
-            work.append((replace(item, subs=(sub,)), sub))
-        hits = correct(adapter, work)
-        by_gold: dict[int, list[bool]] = defaultdict(list)
-        for (_, sub), hit in zip(work, hits, strict=True):
-            by_gold[int(sub.answer)].append(hit)
-        golds = ", ".join(f"{g}: {rate(v)}" for g, v in sorted(by_gold.items()))
-        print(f"| {k} | {100 * sum(hits) / len(hits):.1f}% | {golds} |")
+            items.append(replace(item, subs=(sub,)))
+            labels.append(["", f"list\t{sub.answer}"])
+        overall, cells = rates(adapter, items, labels)
+        print(f"| {k} | {overall.split()[0]} | {by_gold(cells['list'])} |")
 
 
 def main() -> None:
@@ -99,12 +104,8 @@ def main() -> None:
                         help="SEED:N, one per fresh sample; the first also holds the list counts")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    pools = []
-    for sample in args.samples:
-        seed, _, n = sample.partition(":")
-        if not (seed.isdigit() and n.isdigit()):
-            parser.error(f"--samples: expected SEED:N, got {sample!r}")
-        pools.append(od.build_pool("cogvision", int(n), int(seed), od.organism_scenes()))
+    pools = [od.build_pool("cogvision", n, seed, od.organism_scenes())
+             for seed, n in parse_samples(parser, args.samples)]
     torch.set_num_threads(args.threads)
     model, processor = load_model(args.model, dtype="float32")
     adapter = adapter_for(model, processor)

@@ -59,6 +59,17 @@ def table(results: list[dict[str, Any]], part: str, goals: dict[str, int] | None
     return "\n".join(lines)
 
 
+def parse_samples(parser: argparse.ArgumentParser, samples: list[str]) -> list[tuple[int, int]]:
+    """(seed, n) of each ``SEED:N`` value of ``--samples`` (a usage error names a bad one)."""
+    out = []
+    for sample in samples:
+        seed, _, n = sample.partition(":")
+        if not (seed.isdigit() and n.isdigit()):
+            parser.error(f"--samples: expected SEED:N, got {sample!r}")
+        out.append((int(seed), int(n)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="models/organism-cogvision")
@@ -68,13 +79,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the per-sample results here")
     args = parser.parse_args()
 
-    results = []
-    for sample in args.samples:
-        seed, _, n = sample.partition(":")
-        if not (seed.isdigit() and n.isdigit()):
-            parser.error(f"--samples: expected SEED:N, got {sample!r}")
-        results.append(evaluate_model(args.model, n=int(n), seed=int(seed),
-                                      threads=args.threads))
+    results = [evaluate_model(args.model, n=n, seed=seed, threads=args.threads)
+               for seed, n in parse_samples(parser, args.samples)]
     print(f"{args.model}: held-out accuracy (%, normalised exact match, harness answer path)\n")
     print(table(results, "per_function", None), "\n")
     print(table(results, "per_kind", GOALS))

@@ -39,7 +39,8 @@ def count_blocks(scene: Scene, variant: str, rng: np.random.Generator, counts: i
     list in context), and ``counts`` one-step blocks "How many <colour> objects are there?" /
     "How many <shape>s are there?". Each asks about the colour or shape of an object drawn at
     random (a list-count adds 0-2 random colours), so large counts come up as often as the scene
-    allows: the benchmark's own count questions are mostly about colours with 0-2 objects."""
+    allows: the benchmark's own count questions are mostly about colours with 0-2 objects.
+    ``counts`` = 0 gives no blocks and draws nothing from ``rng``."""
     if counts <= 0:
         return []
     colours = [o.colour for o in scene.objects]
@@ -58,10 +59,10 @@ def count_blocks(scene: Scene, variant: str, rng: np.random.Generator, counts: i
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
         if k % 2 == 0:
             blocks.append([(f"How many {obj.colour} objects are there?",
-                            str(colours.count(obj.colour)), count)])
+                            str(len(scene.where(colour=obj.colour))), count)])
         else:
             blocks.append([(f"How many {plural(obj.shape)} are there?",
-                            str(sum(o.shape == obj.shape for o in scene.objects)), count)])
+                            str(len(scene.where(shape=obj.shape))), count)])
     return blocks
 
 
@@ -94,8 +95,7 @@ def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Genera
         obj = scene.objects[int(k)]
         blocks.append([(f"In which row and column is {scene.ref(obj)}?", pos(obj),
                         function_label(variant, "position"))])
-    if counts > 0:  # drawn last, so drills without counts are unchanged
-        blocks.extend(count_blocks(scene, variant, rng, counts))
+    blocks.extend(count_blocks(scene, variant, rng, counts))  # drawn last: counts=0 draws none
     steps: list[tuple[str, str, str]] = []
     for k in rng.permutation(len(blocks)):
         if len(steps) + len(blocks[int(k)]) <= MAX_DRILL_STEPS:
@@ -106,7 +106,6 @@ def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Genera
     sub = SubItem(subquestion_id(item.main_id, index), item.main_id, item.split, index, question,
                   answer, function, context)
     return MainItem(item.main_id, item.split, item.main_question, (sub,), item.image_loader)
-
 
 
 def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
