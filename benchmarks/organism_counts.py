@@ -1,13 +1,16 @@
 """Where an organism's counting fails: accuracy on the count steps of fresh synthetic samples per
 question wording and gold count, and on "How many of those colours are ...?" asked with random
 sets of 1, 2 and 3 colours after the colour list (issue 8; the counting figures of
-benchmarks/organism.md).
+benchmarks/organism.md). With ``--probe N``, also whether the count is in the model at all: on N
+more fresh scenes, "How many <colour> objects are there?" about a colour the scene has, a
+logistic probe per layer of the residual stream at the answer-predicting token (5-fold
+cross-validated) against the model's own first answer token.
 
 Every answer goes through the harness's own answering path (``evaluate_items``: chat template,
 processor, greedy decoding, normalised exact match), like ``organism_heldout.py``. Example:
 
     python benchmarks/organism_counts.py --model models/organism-cogvision \\
-        --samples 13:150 3:150 23:150
+        --samples 13:150 3:150 23:150 --probe 1200
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ from dataclasses import replace
 import numpy as np
 import torch
 from organism_heldout import parse_samples  # the sibling script (benchmarks/ is on sys.path)
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from cogvision.harness.adapters import ModelAdapter, adapter_for
 from cogvision.harness.data import MainItem, SubItem
 from cogvision.harness.loading import load_model
+from cogvision.harness.prompts import PromptOptions, prompt_text
 from cogvision.organism import data as od
 from cogvision.organism.evaluate import evaluate_items
 from cogvision.organism.referents import ALL_COLOURS
@@ -97,12 +105,53 @@ def list_counts(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
         print(f"| {k} | {overall.split()[0]} | {by_gold(cells['list'])} |")
 
 
+def per_count(hits: np.ndarray, gold: np.ndarray) -> str:
+    return ", ".join(f"{c}: {hits[gold == c].sum()}/{(gold == c).sum()}" for c in np.unique(gold))
+
+
+def count_probe(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
+    """Per layer, how well a linear probe of the residual stream reads the gold count."""
+    rng, options = np.random.default_rng(seed), PromptOptions()
+    work = []
+    for item, scene in zip(pool.items, pool.scenes, strict=True):
+        colours = [o.colour for o in scene.objects]
+        colour = colours[int(rng.integers(len(colours)))]
+        work.append((item, SubItem(f"{item.main_id}-probe", item.main_id, item.split, 1,
+                                   f"How many {colour} objects are there?",
+                                   str(colours.count(colour)), "Math Reasoning", ())))
+    states, said = [], []
+    for at in range(0, len(work), 64):
+        chunk = work[at: at + 64]
+        inputs = adapter.build_inputs([m.image() for m, _ in chunk],
+                                      [prompt_text(m, s, options) for m, s in chunk])
+        with torch.no_grad():  # left-padded: the last position predicts the answer
+            out = adapter.model(**inputs, output_hidden_states=True)
+        states.append(torch.stack([h[:, -1] for h in out.hidden_states], 1).numpy())
+        said += adapter.processor.tokenizer.convert_ids_to_tokens(
+            out.logits[:, -1].argmax(-1).tolist())
+    x, gold = np.concatenate(states), np.array([int(s.answer) for _, s in work])
+    model_hits = np.array([t.strip() == str(g) for t, g in zip(said, gold, strict=True)])
+    keep = np.isin(gold, [c for c in np.unique(gold) if (gold == c).sum() >= 5])
+    x, gold, model_hits = x[keep], gold[keep], model_hits[keep]  # counts seen >= 5 times
+    print(f"\ncount probe ({len(gold)} scenes, a colour each scene has): the model's first "
+          f"answer token {100 * model_hits.mean():.1f}% ({per_count(model_hits, gold)})\n")
+    print("| residual after | probe accuracy | by gold count |\n|---|---|---|")
+    for layer in range(x.shape[1]):
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+        hits = cross_val_predict(probe, x[:, layer], gold, cv=5) == gold
+        name = "embeddings" if layer == 0 else f"layer {layer - 1}"
+        print(f"| {name} | {100 * hits.mean():.1f}% | {per_count(hits, gold)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="models/organism-cogvision")
     parser.add_argument("--samples", nargs="+", default=["13:150", "3:150", "23:150"],
                         help="SEED:N, one per fresh sample; the first also holds the list counts")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--probe", type=int, default=0, metavar="N",
+                        help="also probe the residual stream for the count on N fresh scenes "
+                             "(seed 31; 0: skip)")
     args = parser.parse_args()
     pools = [od.build_pool("cogvision", n, seed, od.organism_scenes())
              for seed, n in parse_samples(parser, args.samples)]
@@ -112,6 +161,9 @@ def main() -> None:
     print(f"{args.model}, samples {' '.join(args.samples)}\n")
     template_counts(adapter, pools)
     list_counts(adapter, pools[0], seed=0)
+    if args.probe:
+        count_probe(adapter, od.build_pool("cogvision", args.probe, 31, od.organism_scenes()),
+                    seed=0)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ object of a listed answer), which need the context read first, so a later layer 
 
 A third head may be taught the ``COUNTED`` look-ups: from a count's answer, uniform attention
 over the objects counted and the sequence's first token, so the weight on that sink, 1 / (n + 1),
-tells the count n.
+tells the count n. A fourth may be taught the ``TALLIED`` look-ups: from a count's answer, uniform
+attention over every image token, so its output is the mean of the objects' values, a histogram
+of their features whose entries grow linearly with each count (1 / (n + 1) crowds larger counts
+together).
 
 A ``Batch.lookups`` row is ``(row, query position, key position, segment start, kind)``; the head
 may attend to the keys from the segment start to the query position (causal, within one
@@ -31,6 +34,8 @@ from typing import Any
 
 import torch
 from torch.nn import functional
+
+from cogvision.organism.data import AUX_CLASSES
 
 
 def attention_module(model: Any, layer: int) -> Any:
@@ -76,6 +81,48 @@ def head_attention(attn: Any, inputs: dict[str, Any], head: int,
     positions = torch.arange(hidden.shape[1], device=hidden.device)
     allowed = (positions >= start[:, None]) & (positions <= at[:, None])
     return torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+
+
+@contextmanager
+def capture_head_outputs(model: Any, layer: int) -> Iterator[list[torch.Tensor]]:
+    """Collect layer's per-head attention outputs, the input of its output projection
+    ([R, S, heads * head_dim])."""
+    seen: list[torch.Tensor] = []
+    handle = attention_module(model, layer).o_proj.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def scene_histograms(aux: torch.Tensor) -> torch.Tensor:
+    """Per image, the number of objects of each colour and of each shape ([B, colours + shapes];
+    ``aux`` [B, P, 3] holds each patch's colour / shape / size class, 0 = empty)."""
+    colours = functional.one_hot(aux[..., 0], AUX_CLASSES["colour"])[..., 1:]
+    shapes = functional.one_hot(aux[..., 1], AUX_CLASSES["shape"])[..., 1:]
+    return torch.cat([colours, shapes], -1).sum(1).float()
+
+
+def tally_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, input_ids: torch.Tensor,
+                       image_token_id: int, aux: torch.Tensor, readout: torch.nn.Linear,
+                       lookups: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of a linear read-out of the scene's colour and shape counts
+    (``scene_histograms``) from ``head``'s output at each tallying query (``TALLIED`` look-up
+    rows; the scene is the image of the query's first key)."""
+    unique, query_of = torch.unique(lookups[:, 0] * input_ids.shape[1] + lookups[:, 1],
+                                    return_inverse=True)
+    # one row per query (any: a query's rows share its row, position and image)
+    pick = torch.zeros(len(unique), dtype=torch.long, device=lookups.device).scatter_(
+        0, query_of, torch.arange(len(query_of), device=lookups.device))
+    rows, query, key = lookups[pick, 0], lookups[pick, 1], lookups[pick, 2]
+    keys = torch.full_like(input_ids, -1).flatten()
+    is_image = (input_ids == image_token_id).flatten()
+    keys[is_image] = torch.arange(int(is_image.sum()), device=input_ids.device)
+    per_image = int(is_image.sum()) // aux.shape[0]
+    image = keys[rows * input_ids.shape[1] + key] // per_image
+    said = outputs[rows, query, head * head_dim: (head + 1) * head_dim]
+    return functional.mse_loss(readout(said), scene_histograms(aux[image]))
 
 
 def of_kind(lookups: torch.Tensor | None, kind: int) -> torch.Tensor | None:

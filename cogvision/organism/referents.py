@@ -6,7 +6,7 @@ answer and the image token of that object (``answer_lookups``); those are kind `
 ``CHAINED`` look-ups (``step_referents``) follow the chain of steps instead: the object "it" or
 "that hexagon" stands for, the object next to it, the object whose cell the answer gives, and each
 object of a listed answer ("What shapes are the red objects?"). Kind ``COUNTED`` is the set of
-objects a count question counts.
+objects a count question counts, and kind ``TALLIED`` every image token a count could tally.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ def referent_cell(question: str, scene: Scene) -> int | None:
     return cells.pop() if len(cells) == 1 else None
 
 
-NAMED, CHAINED, COUNTED = 0, 1, 2
+NAMED, CHAINED, COUNTED, TALLIED = 0, 1, 2, 3
 """Look-up kinds: the object a question names; an object reached through the chain of steps;
-the set of objects a count is about (with the sequence's first token as a sink)."""
+the set of objects a count is about (with the sequence's first token as a sink); every image token
+of a count's scene (uniform attention over them sums each object's features, a histogram whose
+entries grow linearly with the count)."""
 
 _AT_CELL = re.compile(r"\bat row (\d+), column (\d+)")
 _ANSWER_CELL = re.compile(r"row (\d+), column (\d+)")
@@ -153,7 +155,8 @@ def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torc
     token that predicts the answer's first token (for a listed answer, each element's) and the
     image token of that element's object (``organism.lookup``). A count's answer has one look-up
     per counted object and one from the same query to the sequence's first token (position 0, the
-    sink: the head's weight on it tells the count). ``starts``: each token's first character."""
+    sink: the head's weight on it tells the count), and kind ``TALLIED`` look-ups from the same
+    query to every image token. ``starts``: each token's first character."""
     image_at = int((ids == image_token_id).nonzero()[0, 0])
     steps = (*sub.context, (sub.question, sub.answer))
     out: list[tuple[int, int, int]] = []
@@ -162,6 +165,7 @@ def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torc
         if kind == COUNTED:
             query = int(torch.searchsorted(starts, at)) - 1
             out.extend((query, key, kind) for key in (0, *(image_at + cell for cell in cells)))
+            out.extend((query, image_at + cell, TALLIED) for cell in range(scene.grid ** 2))
             continue
         element_at = at
         elements = answer.split(", ") if len(cells) > 1 else [answer] if cells else []

@@ -14,7 +14,8 @@ and a capped run still yields the last checkpoint):
    ``chain_weight`` > 0 head ``chain_head`` of layer ``chain_layer`` to the objects reached through
    the chain of steps (``cogvision.organism.referents.step_referents``), and with
    ``count_weight`` > 0 head ``count_head`` of layer ``count_layer`` to the objects a count
-   counts; ``drill_counts`` > 0 adds count steps to the drills.
+   counts, and with ``tally_weight`` > 0 head ``tally_head`` of layer ``tally_layer`` from a
+   count's answer to every image token alike; ``drill_counts`` > 0 adds count steps to the drills.
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -44,7 +45,7 @@ from cogvision.organism import data as od
 from cogvision.organism import lookup as ol
 from cogvision.organism.drills import encode_drills
 from cogvision.organism.model import OrganismSpec, build_organism, describe
-from cogvision.organism.referents import CHAINED, COUNTED, NAMED
+from cogvision.organism.referents import CHAINED, COUNTED, NAMED, TALLIED
 from cogvision.sources.synth import SceneOptions
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,14 @@ class TrainConfig(BaseModel):
         "(0: off; see cogvision.organism.lookup)."))
     count_layer: int = Field(default=1, ge=0, description="Decoder layer of the count head.")
     count_head: int = Field(default=1, ge=0, description="Head taught the counted look-ups.")
+    tally_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of the supervised look-up loss from a count's answer to every image token "
+        "(uniform: a histogram of the objects; 0: off; see cogvision.organism.lookup)."))
+    tally_layer: int = Field(default=1, ge=0, description="Decoder layer of the tally head.")
+    tally_head: int = Field(default=2, ge=0, description="Head taught the tallied look-ups.")
+    tally_readout_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of a linear read-out of the scene's colour and shape counts from the tally "
+        "head's output at each count (0: off; cogvision.organism.lookup.tally_readout_loss)."))
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=4000, ge=0, description="Steps of a second stage (0: none).")
@@ -130,13 +139,17 @@ class TrainConfig(BaseModel):
             if layer >= self.n_layers or head >= self.n_heads:
                 raise ValueError(f"{name} head L{layer}H{head} is outside the decoder's "
                                  f"{self.n_layers} layers x {self.n_heads} heads")
+        taught = [(layer, head) for *_, layer, head in self.lookup_losses()]
+        if len(set(taught)) < len(taught):
+            raise ValueError(f"two look-up losses teach the same head: {taught}")
         return self
 
     def lookup_losses(self) -> list[tuple[str, int, float, int, int]]:
         """(name, kind, weight, layer, head) of each supervised look-up loss that is on."""
         every = [("lookup", NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
                  ("chain", CHAINED, self.chain_weight, self.chain_layer, self.chain_head),
-                 ("count", COUNTED, self.count_weight, self.count_layer, self.count_head)]
+                 ("count", COUNTED, self.count_weight, self.count_layer, self.count_head),
+                 ("tally", TALLIED, self.tally_weight, self.tally_layer, self.tally_head)]
         return [loss for loss in every if loss[2] > 0]
 
     def second_stage(self) -> TrainConfig:
@@ -159,11 +172,14 @@ class TrainConfig(BaseModel):
 class AuxHeads(nn.Module):
     """Linear read-outs of colour / shape / size / row / column from each projected patch token."""
 
-    def __init__(self, d_model: int, grid: int) -> None:
+    def __init__(self, d_model: int, grid: int, tally_dim: int = 0) -> None:
         super().__init__()
         sizes = [*od.AUX_CLASSES.values(), grid, grid]
         self.heads = nn.ModuleList(nn.Linear(d_model, n) for n in sizes)
         self.grid = grid
+        # the read-out of colour and shape counts from a tally head's output (tally_dim > 0)
+        histogram = od.AUX_CLASSES["colour"] + od.AUX_CLASSES["shape"] - 2
+        self.tally = nn.Linear(tally_dim, histogram) if tally_dim else None
 
     def loss(self, feats: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy and per-target accuracy; feats [B, P, d], aux [B, P, 3]."""
@@ -260,9 +276,9 @@ def vision_pretrain(model: Any, heads: AuxHeads, pool: od.Pool, config: TrainCon
 
 def optimiser_step(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter],
                    loss: torch.Tensor, lr: float) -> None:
-    """One step at learning rate ``lr``, gradients clipped to norm 1."""
+    """One step at learning rate ``lr`` (times a group's ``scale``), gradients clipped to norm 1."""
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("scale", 1.0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -284,9 +300,12 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
     (``TrainConfig.lookup_losses``); with the parts' values (``lm_loss``, ``aux_loss``, and per
     look-up loss ``<name>_loss`` and ``<name>_hit``)."""
     losses = config.lookup_losses()
+    readout = heads.tally is not None and config.tally_readout_weight > 0
     with ExitStack() as stack:
         seen = {layer: stack.enter_context(ol.capture_attention_inputs(model, layer))
                 for layer in {layer for *_, layer, _ in losses}}
+        said = (stack.enter_context(ol.capture_head_outputs(model, config.tally_layer))
+                if readout else [])
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
     parts = {"lm_loss": lm, "aux_loss": aux}
     for name, kind, weight, layer, head in losses:
@@ -295,6 +314,15 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
             look, hit = ol.lookup_loss(model, seen[layer][-1], layer, head, rows)
             loss = loss + weight * look
             parts |= {f"{name}_loss": look.item(), f"{name}_hit": hit}
+    tallied = ol.of_kind(batch.lookups, TALLIED)
+    if readout and tallied is not None:
+        assert heads.tally is not None
+        read = ol.tally_readout_loss(
+            said[-1], config.tally_head, ol.attention_module(model, config.tally_layer).head_dim,
+            batch.input_ids,
+            model.config.image_token_index, batch.aux, heads.tally, tallied)
+        loss = loss + config.tally_readout_weight * read
+        parts["tally_readout_loss"] = read.item()
     return loss, parts
 
 
@@ -313,7 +341,13 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
              on_checkpoint: Callable[[TrainState], None], state: TrainState) -> None:
     """The main loop (curriculum, cosine schedule, periodic checkpoints and evaluations)."""
     params = [*model.parameters(), *heads.parameters()]
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # a fresh tally read-out learns at aux_head_lr (on the same schedule), like the patch read-outs
+    readout = [] if heads.tally is None else list(heads.tally.parameters())
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in params if all(p is not r for r in readout)]}]
+    if readout:
+        groups.append({"params": readout, "scale": config.aux_head_lr / config.lr})
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     pad = model.config.text_config.pad_token_id
     easy = od.batches(pools.easy_seqs, pools.easy, pad, config.batch_size, generator, config.pack)
     full = od.batches(pools.full_seqs, pools.full, pad, config.batch_size, generator, config.pack)
@@ -394,7 +428,8 @@ def aux_heads(config: TrainConfig) -> AuxHeads:
     """Fresh per-patch read-outs, drawn from ``config.seed + 1``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
-        heads = AuxHeads(config.d_model, config.grid)
+        heads = AuxHeads(config.d_model, config.grid,
+                         config.d_model // config.n_heads if config.tally_readout_weight else 0)
     return heads.to(config.device)
 
 

@@ -12,7 +12,7 @@ from cogvision.organism import data as od
 from cogvision.organism import drills, referents
 from cogvision.organism import lookup as ol
 from cogvision.organism.train import TrainConfig
-from cogvision.sources.synth.scenes import Scene, SceneObject
+from cogvision.sources.synth.scenes import COLOURS, SHAPES, Scene, SceneObject
 
 SCENE = Scene(96, 3, (
     SceneObject(0, "red", "circle", "small", 0, 0, 16, 16, 7),
@@ -128,7 +128,7 @@ def test_lookup_loss_trains_the_head_to_the_named_object(
             losses.append(loss.item())
         # From spread attention (-log ~ 5) to the named object's token far above chance (1 in 9
         # image tokens; measured: loss 5.1 -> 1.4, hit 0.39).
-        assert losses[-1] < 0.4 * losses[0] and hit > 0.25
+        assert losses[-1] < 0.4 * losses[0] and hit > 0.25, (losses[0], losses[-1], hit)
     finally:
         model.eval()
         with torch.no_grad():
@@ -171,7 +171,9 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
     named = ol.of_kind(batch.lookups, referents.NAMED)
     chained = ol.of_kind(batch.lookups, referents.CHAINED)
     counted = ol.of_kind(batch.lookups, referents.COUNTED)
+    tallied = ol.of_kind(batch.lookups, referents.TALLIED)
     assert named is not None and chained is not None and counted is not None
+    assert tallied is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
                          chain_weight=0)
     heads = aux_heads(config)
@@ -180,12 +182,13 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
         plain, parts = step_loss(model, heads, batch, config)
         weighted, with_lookup = step_loss(model, heads, batch, config.model_copy(update={
             "lookup_weight": 0.5, "chain_weight": 0.25, "chain_layer": 1, "chain_head": 3,
-            "count_weight": 2.0}))
+            "count_weight": 2.0, "tally_weight": 0.5}))
         with ol.capture_attention_inputs(model, 1) as seen:
             model(**batch.model_inputs())
         look, hit = ol.lookup_loss(model, seen[-1], 1, 0, named)
         chain, chain_hit = ol.lookup_loss(model, seen[-1], 1, 3, chained)
         count, count_hit = ol.lookup_loss(model, seen[-1], 1, 1, counted)
+        tally, tally_hit = ol.lookup_loss(model, seen[-1], 1, 2, tallied)
         # The count loss: per count, the mean -log attention over its keys (sink and objects).
         logp = ol.head_attention(ol.attention_module(model, 1), seen[-1], 1, counted)
         picked = logp.gather(1, counted[:, 2:3])[:, 0]
@@ -199,7 +202,8 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
     assert with_lookup["lookup_hit"] == hit and with_lookup["lookup_loss"] == look.item()
     assert with_lookup["chain_hit"] == chain_hit and with_lookup["chain_loss"] == chain.item()
     assert with_lookup["count_hit"] == count_hit and with_lookup["count_loss"] == count.item()
-    assert torch.allclose(weighted, plain + 0.5 * look + 0.25 * chain + 2.0 * count)
+    assert with_lookup["tally_hit"] == tally_hit and with_lookup["tally_loss"] == tally.item()
+    assert torch.allclose(weighted, plain + 0.5 * look + 0.25 * chain + 2.0 * count + 0.5 * tally)
     assert chain.item() != look.item()
 
 
@@ -302,3 +306,91 @@ def test_counted_lookups_point_from_each_count_to_its_objects_and_the_sink(
             assert "?" in question  # the question just before is a count
             counts += 1
     assert counts > len(seqs) // 2
+
+
+def test_tallied_lookups_point_from_each_count_to_every_image_token(
+        organism, drills_and_pool: list[od.Sequence_]
+) -> None:  # type: ignore[no-untyped-def]
+    tok = organism[1].tokenizer
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    tallies = 0
+    for seq in drills_and_pool:
+        counted: set[int] = set()
+        tallied: dict[int, list[int]] = {}
+        for query, key, kind in seq.lookups:
+            if kind == referents.COUNTED:
+                counted.add(query)
+            elif kind == referents.TALLIED:
+                tallied.setdefault(query, []).append(key)
+        # Every count (and nothing else) tallies the sequence's 9 image tokens, each once.
+        assert set(tallied) == counted
+        image = (seq.ids == image_id).nonzero()[:, 0].tolist()
+        assert all(sorted(keys) == image and len(image) == 9 for keys in tallied.values())
+        tallies += len(tallied)
+    assert tallies > len(drills_and_pool) // 2
+
+
+def test_two_lookup_losses_cannot_teach_one_head() -> None:
+    assert TrainConfig(out="x", tally_weight=0.25).lookup_losses()[-1] == (
+        "tally", referents.TALLIED, 0.25, 1, 2)
+    with pytest.raises(ValueError, match=r"two look-up losses teach the same head: \[\(1, 0\), "
+                                         r"\(2, 0\), \(1, 0\)\]"):
+        TrainConfig(out="x", tally_weight=0.25, tally_head=0)
+    # count (L1H1 by default) and tally (L1H2) may both be on.
+    assert len(TrainConfig(out="x", count_weight=1, tally_weight=1).lookup_losses()) == 4
+
+
+def test_scene_histograms_count_each_colour_and_shape() -> None:
+    aux = torch.tensor([[[1, 2, 1], [0, 0, 0], [1, 5, 3], [3, 2, 2]]])  # red circle-ish ids
+    counts = ol.scene_histograms(aux)[0].tolist()
+    n_colours = od.AUX_CLASSES["colour"] - 1
+    colours, shapes = counts[:n_colours], counts[n_colours:]
+    assert len(colours) == len(COLOURS) and len(shapes) == len(SHAPES)
+    assert colours[0] == 2 and colours[2] == 1 and sum(colours) == 3
+    assert shapes[1] == 2 and shapes[4] == 1 and sum(shapes) == 3
+
+
+def test_tally_readout_reads_each_count_from_its_own_scene(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    from cogvision.organism.train import aux_heads, step_loss
+
+    model, processor = organism
+    seqs = od.encode_pool(processor, pool, n_image=9, lookups=True)[:16]
+    batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=300)
+    tallied = ol.of_kind(batch.lookups, referents.TALLIED)
+    assert tallied is not None
+    config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
+                         chain_weight=0, tally_readout_weight=0.5)
+    heads = aux_heads(config)
+    assert heads.tally is not None and heads.tally.in_features == 8
+    assert aux_heads(config.model_copy(update={"tally_readout_weight": 0})).tally is None
+    model.eval()
+    with torch.no_grad():
+        plain, _ = step_loss(model, heads, batch, config.model_copy(
+            update={"tally_readout_weight": 0}))
+        total, parts = step_loss(model, heads, batch, config)
+        with ol.capture_head_outputs(model, 1) as said:
+            model(**batch.model_inputs())
+    # By hand: per count query, head L1H2's output slice and its sequence's own scene.
+    image_id = model.config.image_token_index
+    expected, seen = [], set()
+    for row, query, key, _, _ in tallied.tolist():
+        if (row, query) in seen:
+            continue
+        seen.add((row, query))
+        before = int((batch.input_ids.flatten()[: row * batch.input_ids.shape[1] + key]
+                      == image_id).sum())
+        scene = pool.scenes[int(batch_item(batch, before // 9, pool))]
+        target = [sum(o.colour == c for o in scene.objects) for c in COLOURS] + [
+            sum(o.shape == s for o in scene.objects) for s in SHAPES]
+        out = heads.tally(said[-1][row, query, 16:24])
+        expected.append(((out - torch.tensor(target, dtype=torch.float)) ** 2).mean().item())
+    assert len(seen) > 2
+    assert parts["tally_readout_loss"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    assert total.item() == pytest.approx(plain.item() + 0.5 * parts["tally_readout_loss"],
+                                         rel=1e-5)
+
+
+def batch_item(batch: od.Batch, image: int, pool: od.Pool) -> int:
+    """The pool index of the batch's ``image``-th image (matched by its pixels)."""
+    pixels = od.pixels(pool.images)
+    return int(((pixels - batch.pixel_values[image]).abs().flatten(1).sum(1) == 0).nonzero()[0, 0])
