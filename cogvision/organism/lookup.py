@@ -109,18 +109,18 @@ def tally_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, input_id
                        lookups: torch.Tensor) -> torch.Tensor:
     """Mean squared error of a linear read-out of the scene's colour and shape counts
     (``scene_histograms``) from ``head``'s output at each tallying query (``TALLIED`` look-up
-    rows; the scene is the image of the query's first key)."""
+    rows; the scene is the image the query's keys belong to)."""
     unique, query_of = torch.unique(lookups[:, 0] * input_ids.shape[1] + lookups[:, 1],
                                     return_inverse=True)
     # one row per query (any: a query's rows share its row, position and image)
     pick = torch.zeros(len(unique), dtype=torch.long, device=lookups.device).scatter_(
         0, query_of, torch.arange(len(query_of), device=lookups.device))
     rows, query, key = lookups[pick, 0], lookups[pick, 1], lookups[pick, 2]
-    keys = torch.full_like(input_ids, -1).flatten()
+    rank = torch.full_like(input_ids, -1).flatten()  # each image token's index among them all
     is_image = (input_ids == image_token_id).flatten()
-    keys[is_image] = torch.arange(int(is_image.sum()), device=input_ids.device)
+    rank[is_image] = torch.arange(int(is_image.sum()), device=input_ids.device)
     per_image = int(is_image.sum()) // aux.shape[0]
-    image = keys[rows * input_ids.shape[1] + key] // per_image
+    image = rank[rows * input_ids.shape[1] + key] // per_image
     said = outputs[rows, query, head * head_dim: (head + 1) * head_dim]
     return functional.mse_loss(readout(said), scene_histograms(aux[image]))
 
