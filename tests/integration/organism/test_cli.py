@@ -21,7 +21,8 @@ TINY = ["-C", "steps=4", "-C", "easy_items=6", "-C", "full_items=12", "-C", "val
         "-C", "n_heads=4", "-C", "intermediate=64", "-C", "vision_hidden=32",
         "-C", "vision_layers=1", "-C", "batch_size=4", "-C", "checkpoint_every=2",
         "-C", "eval_every=1000", "-C", "restart_steps=0", "-C", "threads=1",
-        "-C", "chain_layer=1", "-C", "drill_batch=4"]  # the default recipe at a tiny scale
+        "-C", "chain_layer=1", "-C", "chain_head=1",  # its own head: look-ups may not share one
+        "-C", "drill_batch=4"]  # the default recipe at a tiny scale
 
 
 def train(out: Path, seed: int = 0, extra: tuple[str, ...] = ()) -> None:
