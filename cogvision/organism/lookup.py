@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch.nn import functional
 
+from cogvision.harness.hooks import o_proj_pre_hooks
 from cogvision.organism.data import AUX_CLASSES
 
 
@@ -86,14 +87,11 @@ def head_attention(attn: Any, inputs: dict[str, Any], head: int,
 @contextmanager
 def capture_head_outputs(model: Any, layer: int) -> Iterator[list[torch.Tensor]]:
     """Collect layer's per-head attention outputs, the input of its output projection
-    ([R, S, heads * head_dim])."""
+    ([R, S, heads * head_dim]; observed through the harness's ``o_proj_pre_hooks``)."""
     seen: list[torch.Tensor] = []
-    handle = attention_module(model, layer).o_proj.register_forward_pre_hook(
-        lambda _m, args: seen.append(args[0]))
-    try:
+    with o_proj_pre_hooks([attention_module(model, layer).o_proj],
+                          lambda _layer, x: seen.append(x)):
         yield seen
-    finally:
-        handle.remove()
 
 
 def scene_histograms(aux: torch.Tensor) -> torch.Tensor:

@@ -300,12 +300,12 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
     (``TrainConfig.lookup_losses``); with the parts' values (``lm_loss``, ``aux_loss``, and per
     look-up loss ``<name>_loss`` and ``<name>_hit``)."""
     losses = config.lookup_losses()
-    readout = heads.tally is not None and config.tally_readout_weight > 0
+    readout = heads.tally if config.tally_readout_weight > 0 else None
     with ExitStack() as stack:
         seen = {layer: stack.enter_context(ol.capture_attention_inputs(model, layer))
                 for layer in {layer for *_, layer, _ in losses}}
         said = (stack.enter_context(ol.capture_head_outputs(model, config.tally_layer))
-                if readout else [])
+                if readout is not None else [])
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
     parts = {"lm_loss": lm, "aux_loss": aux}
     for name, kind, weight, layer, head in losses:
@@ -315,12 +315,10 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
             loss = loss + weight * look
             parts |= {f"{name}_loss": look.item(), f"{name}_hit": hit}
     tallied = ol.of_kind(batch.lookups, TALLIED)
-    if readout and tallied is not None:
-        assert heads.tally is not None
+    if readout is not None and tallied is not None:
         read = ol.tally_readout_loss(
             said[-1], config.tally_head, ol.attention_module(model, config.tally_layer).head_dim,
-            batch.input_ids,
-            model.config.image_token_index, batch.aux, heads.tally, tallied)
+            batch.input_ids, model.config.image_token_index, batch.aux, readout, tallied)
         loss = loss + config.tally_readout_weight * read
         parts["tally_readout_loss"] = read.item()
     return loss, parts
@@ -341,12 +339,11 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
              on_checkpoint: Callable[[TrainState], None], state: TrainState) -> None:
     """The main loop (curriculum, cosine schedule, periodic checkpoints and evaluations)."""
     params = [*model.parameters(), *heads.parameters()]
-    # a fresh tally read-out learns at aux_head_lr (on the same schedule), like the patch read-outs
-    readout = [] if heads.tally is None else list(heads.tally.parameters())
     groups: list[dict[str, Any]] = [
-        {"params": [p for p in params if all(p is not r for r in readout)]}]
-    if readout:
-        groups.append({"params": readout, "scale": config.aux_head_lr / config.lr})
+        {"params": [*model.parameters(), *heads.heads.parameters()]}]
+    if heads.tally is not None:  # a fresh tally read-out learns at aux_head_lr, on the schedule
+        groups.append({"params": list(heads.tally.parameters()),
+                       "scale": config.aux_head_lr / config.lr})
     opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     pad = model.config.text_config.pad_token_id
     easy = od.batches(pools.easy_seqs, pools.easy, pad, config.batch_size, generator, config.pack)
