@@ -16,10 +16,12 @@ object of a listed answer), which need the context read first, so a later layer 
 
 A third head may be taught the ``COUNTED`` look-ups: from a count's answer, uniform attention
 over the objects counted and the sequence's first token, so the weight on that sink, 1 / (n + 1),
-tells the count n. A fourth may be taught the ``TALLIED`` look-ups: from a count's answer, uniform
-attention over every image token, so its output is the mean of the objects' values, a histogram
-of their features whose entries grow linearly with each count (1 / (n + 1) crowds larger counts
-together).
+tells the count n (a sink weight K > 1 in the target, ``lookup_loss(sink=K)``, makes it
+K / (K + n), which spaces larger counts further apart; a read-out of the count from the head's
+output, ``count_readout_loss``, makes its values carry it). A fourth may be taught the
+``TALLIED`` look-ups: from a count's answer, uniform attention over every image token, so its
+output is the mean of the objects' values, a histogram of their features whose entries grow
+linearly with each count (1 / (n + 1) crowds larger counts together).
 
 A ``Batch.lookups`` row is ``(row, query position, key position, segment start, kind)``; the head
 may attend to the keys from the segment start to the query position (causal, within one
@@ -123,6 +125,23 @@ def tally_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, input_id
     return functional.mse_loss(readout(said), scene_histograms(aux[image]))
 
 
+def count_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, readout: torch.nn.Linear,
+                       lookups: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Cross-entropy of a linear read-out of each count's answer (the number of objects it
+    counts) from ``head``'s output at the count's query (``COUNTED`` look-up rows: one per
+    counted object and one to the sink, so a query with k rows counts k - 1), and the read-out's
+    accuracy."""
+    _, query_of, keys = torch.unique(lookups[:, 0] * outputs.shape[1] + lookups[:, 1],
+                                     return_inverse=True, return_counts=True)
+    pick = torch.zeros(len(keys), dtype=torch.long, device=lookups.device).scatter_(
+        0, query_of, torch.arange(len(query_of), device=lookups.device))
+    said = outputs[lookups[pick, 0], lookups[pick, 1], head * head_dim: (head + 1) * head_dim]
+    logits, gold = readout(said), keys - 1
+    with torch.no_grad():
+        hit = (logits.argmax(-1) == gold).float().mean().item()
+    return functional.cross_entropy(logits, gold), hit
+
+
 def of_kind(lookups: torch.Tensor | None, kind: int) -> torch.Tensor | None:
     """The look-up rows of one kind (None if there are none)."""
     if lookups is None:
@@ -132,17 +151,24 @@ def of_kind(lookups: torch.Tensor | None, kind: int) -> torch.Tensor | None:
 
 
 def lookup_loss(model: Any, inputs: dict[str, Any], layer: int, head: int,
-                lookups: torch.Tensor) -> tuple[torch.Tensor, float]:
+                lookups: torch.Tensor, sink: float = 1.0) -> tuple[torch.Tensor, float]:
     """Mean over queries of the cross-entropy between the head's attention and the uniform
     distribution over that query's keys (rows with the same row and query position; one key:
     -log attention on the named object's image token), and the share of queries whose keys are
-    their largest attention weights (one key: the argmax)."""
+    their largest attention weights (one key: the argmax). With ``sink`` != 1, a key at the
+    segment's first token (the ``COUNTED`` sink) weighs ``sink`` times as much as each other key
+    in the target, so the sink's share is sink / (sink + n) for a count of n."""
     logp = head_attention(attention_module(model, layer), inputs, head, lookups)
     target = lookups[:, 2]
     picked = logp.gather(1, target[:, None])[:, 0]
     _, query, keys = torch.unique(lookups[:, 0] * logp.shape[1] + lookups[:, 1],
                                   return_inverse=True, return_counts=True)
-    loss = -(picked / keys[query]).sum() / len(keys)
+    if sink == 1:
+        loss = -(picked / keys[query]).sum() / len(keys)
+    else:
+        weight = torch.where(target == lookups[:, 3], sink, 1.0)
+        total = torch.zeros(len(keys), device=logp.device).index_add_(0, query, weight)
+        loss = -(picked * weight / total[query]).sum() / len(keys)
     with torch.no_grad():
         hit = keys_on_top(logp, query, target, len(keys)).float().mean().item()
     return loss, hit

@@ -15,7 +15,9 @@ and a capped run still yields the last checkpoint):
    the chain of steps (``cogvision.organism.referents.step_referents``), and with
    ``count_weight`` > 0 head ``count_head`` of layer ``count_layer`` to the objects a count
    counts, and with ``tally_weight`` > 0 head ``tally_head`` of layer ``tally_layer`` from a
-   count's answer to every image token alike; ``drill_counts`` > 0 adds count steps to the drills.
+   count's answer to every image token alike; ``count_readout_weight`` > 0 adds a linear
+   read-out of each count's answer from the count head's output (``count_sink`` weights the
+   sink in that head's target); ``drill_counts`` > 0 adds count steps to the drills.
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -127,6 +129,14 @@ class TrainConfig(BaseModel):
     tally_readout_weight: float = Field(default=0.0, ge=0, description=(
         "Weight of a linear read-out of the scene's colour and shape counts from the tally "
         "head's output at each count (0: off; cogvision.organism.lookup.tally_readout_loss)."))
+    count_sink: float = Field(default=1.0, gt=0, description=(
+        "Weight of the sink against each counted object in the count head's target (1: "
+        "uniform, the sink's share 1 / (n + 1); 4: 4 / (4 + n), which spaces larger counts "
+        "further apart)."))
+    count_readout_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of a linear read-out of each count's answer from the count head's output at the "
+        "count (0: off; the count head is taught by it even with count_weight=0; "
+        "cogvision.organism.lookup.count_readout_loss)."))
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=4000, ge=0, description="Steps of a second stage (0: none).")
@@ -135,11 +145,11 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _lookup_heads_exist(self) -> TrainConfig:
-        for name, _, _, layer, head in self.lookup_losses():
+        for name, layer, head in self.taught_heads():
             if layer >= self.n_layers or head >= self.n_heads:
                 raise ValueError(f"{name} head L{layer}H{head} is outside the decoder's "
                                  f"{self.n_layers} layers x {self.n_heads} heads")
-        taught = [(layer, head) for *_, layer, head in self.lookup_losses()]
+        taught = [(layer, head) for _, layer, head in self.taught_heads()]
         if len(set(taught)) < len(taught):
             raise ValueError(f"two look-up losses teach the same head: {taught}")
         return self
@@ -151,6 +161,14 @@ class TrainConfig(BaseModel):
                  ("count", COUNTED, self.count_weight, self.count_layer, self.count_head),
                  ("tally", TALLIED, self.tally_weight, self.tally_layer, self.tally_head)]
         return [loss for loss in every if loss[2] > 0]
+
+    def taught_heads(self) -> list[tuple[str, int, int]]:
+        """(name, layer, head) of every head a supervised loss teaches: the look-up losses'
+        and the count head when only its read-out is on."""
+        heads = [(name, layer, head) for name, _, _, layer, head in self.lookup_losses()]
+        if self.count_readout_weight > 0 and not self.count_weight:
+            heads.append(("count", self.count_layer, self.count_head))
+        return heads
 
     def second_stage(self) -> TrainConfig:
         """The config a separate second ``organism train`` run would have (seed + 1)."""
@@ -172,7 +190,7 @@ class TrainConfig(BaseModel):
 class AuxHeads(nn.Module):
     """Linear read-outs of colour / shape / size / row / column from each projected patch token."""
 
-    def __init__(self, d_model: int, grid: int, tally_dim: int = 0) -> None:
+    def __init__(self, d_model: int, grid: int, tally_dim: int = 0, count_dim: int = 0) -> None:
         super().__init__()
         sizes = [*od.AUX_CLASSES.values(), grid, grid]
         self.heads = nn.ModuleList(nn.Linear(d_model, n) for n in sizes)
@@ -180,6 +198,8 @@ class AuxHeads(nn.Module):
         # the read-out of colour and shape counts from a tally head's output (tally_dim > 0)
         histogram = od.AUX_CLASSES["colour"] + od.AUX_CLASSES["shape"] - 2
         self.tally = nn.Linear(tally_dim, histogram) if tally_dim else None
+        # the read-out of a count's answer (0 to every cell) from the count head's output
+        self.count = nn.Linear(count_dim, grid * grid + 1) if count_dim else None
 
     def loss(self, feats: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy and per-target accuracy; feats [B, P, d], aux [B, P, 3]."""
@@ -301,17 +321,21 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
     look-up loss ``<name>_loss`` and ``<name>_hit``)."""
     losses = config.lookup_losses()
     readout = heads.tally if config.tally_readout_weight > 0 else None
+    counter = heads.count if config.count_readout_weight > 0 else None
     with ExitStack() as stack:
         seen = {layer: stack.enter_context(ol.capture_attention_inputs(model, layer))
                 for layer in {layer for *_, layer, _ in losses}}
         said = (stack.enter_context(ol.capture_head_outputs(model, config.tally_layer))
                 if readout is not None else [])
+        told = (stack.enter_context(ol.capture_head_outputs(model, config.count_layer))
+                if counter is not None else [])
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
     parts = {"lm_loss": lm, "aux_loss": aux}
     for name, kind, weight, layer, head in losses:
         rows = ol.of_kind(batch.lookups, kind)
         if rows is not None:
-            look, hit = ol.lookup_loss(model, seen[layer][-1], layer, head, rows)
+            look, hit = ol.lookup_loss(model, seen[layer][-1], layer, head, rows,
+                                       config.count_sink if kind == COUNTED else 1.0)
             loss = loss + weight * look
             parts |= {f"{name}_loss": look.item(), f"{name}_hit": hit}
     tallied = ol.of_kind(batch.lookups, TALLIED)
@@ -321,6 +345,13 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
             batch.input_ids, model.config.image_token_index, batch.aux, readout, tallied)
         loss = loss + config.tally_readout_weight * read
         parts["tally_readout_loss"] = read.item()
+    counted = ol.of_kind(batch.lookups, COUNTED)
+    if counter is not None and counted is not None:
+        read, hit = ol.count_readout_loss(
+            told[-1], config.count_head, ol.attention_module(model, config.count_layer).head_dim,
+            counter, counted)
+        loss = loss + config.count_readout_weight * read
+        parts |= {"count_readout_loss": read.item(), "count_readout_hit": hit}
     return loss, parts
 
 
@@ -341,9 +372,10 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
     params = [*model.parameters(), *heads.parameters()]
     groups: list[dict[str, Any]] = [
         {"params": [*model.parameters(), *heads.heads.parameters()]}]
-    if heads.tally is not None:  # a fresh tally read-out learns at aux_head_lr, on the schedule
-        groups.append({"params": list(heads.tally.parameters()),
-                       "scale": config.aux_head_lr / config.lr})
+    for readout in (heads.tally, heads.count):  # fresh read-outs learn at aux_head_lr
+        if readout is not None:
+            groups.append({"params": list(readout.parameters()),
+                           "scale": config.aux_head_lr / config.lr})
     opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     pad = model.config.text_config.pad_token_id
     easy = od.batches(pools.easy_seqs, pools.easy, pad, config.batch_size, generator, config.pack)
@@ -409,7 +441,7 @@ def realign(model: Any) -> None:
 def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
     """Token sequences of the pools' scenes (and drills), in place."""
     n_image = config.spec().image_tokens
-    lookups = bool(config.lookup_losses())
+    lookups = bool(config.taught_heads())
     pools.easy_seqs = od.encode_pool(processor, pools.easy, n_image=n_image, dense=config.dense,
                                      lookups=lookups)
     pools.full_seqs = od.encode_pool(processor, pools.full, n_image=n_image, dense=config.dense,
@@ -425,8 +457,10 @@ def aux_heads(config: TrainConfig) -> AuxHeads:
     """Fresh per-patch read-outs, drawn from ``config.seed + 1``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
+        head_dim = config.d_model // config.n_heads
         heads = AuxHeads(config.d_model, config.grid,
-                         config.d_model // config.n_heads if config.tally_readout_weight else 0)
+                         head_dim if config.tally_readout_weight else 0,
+                         head_dim if config.count_readout_weight else 0)
     return heads.to(config.device)
 
 

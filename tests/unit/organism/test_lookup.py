@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import torch
@@ -196,7 +198,15 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
         for (row, query), value in zip(counted[:, :2].tolist(), picked.tolist(), strict=True):
             per_count.setdefault((row, query), []).append(-value)
         expected = sum(sum(v) / len(v) for v in per_count.values()) / len(per_count)
+        # With count_sink=4 the sink (the first of a count's keys) weighs 4 / (4 + n).
+        heavy, _ = ol.lookup_loss(model, seen[-1], 1, 1, counted, sink=4.0)
+        expected_heavy = sum((4 * v[0] + sum(v[1:])) / (4 + len(v) - 1)
+                             for v in per_count.values()) / len(per_count)
+        _, with_sink = step_loss(model, heads, batch, config.model_copy(update={
+            "count_weight": 2.0, "count_sink": 4.0}))
     assert count.item() == pytest.approx(expected, rel=1e-5)
+    assert heavy.item() == pytest.approx(expected_heavy, rel=1e-5) and heavy != count
+    assert with_sink["count_loss"] == heavy.item()
     assert any(len(v) > 2 for v in per_count.values())
     assert set(parts) == {"lm_loss", "aux_loss"}
     assert with_lookup["lookup_hit"] == hit and with_lookup["lookup_loss"] == look.item()
@@ -350,26 +360,50 @@ def test_scene_histograms_count_each_colour_and_shape() -> None:
     assert shapes[1] == 2 and shapes[4] == 1 and sum(shapes) == 3
 
 
-def test_tally_readout_reads_each_count_from_its_own_scene(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+@dataclass
+class ReadoutCase:
+    """A packed batch of 16 pool sequences with one read-out loss on (weight 0.5): its look-up
+    rows of the read-out's kind, the config and heads, the loss without and with the read-out
+    and its parts, and layer 1's head outputs (``capture_head_outputs``)."""
+
+    batch: od.Batch
+    rows: torch.Tensor
+    config: TrainConfig
+    heads: Any
+    plain: torch.Tensor
+    total: torch.Tensor
+    parts: dict[str, float]
+    said: torch.Tensor
+
+
+def readout_case(pool: od.Pool, model: Any, processor: Any, kind: int, weight: str
+                 ) -> ReadoutCase:
     from cogvision.organism.train import aux_heads, step_loss
 
-    model, processor = organism
     seqs = od.encode_pool(processor, pool, n_image=9, lookups=True)[:16]
     batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=300)
-    tallied = ol.of_kind(batch.lookups, referents.TALLIED)
-    assert tallied is not None
+    rows = ol.of_kind(batch.lookups, kind)
+    assert rows is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
-                         chain_weight=0, tally_readout_weight=0.5)
+                         chain_weight=0).model_copy(update={weight: 0.5})
     heads = aux_heads(config)
-    assert heads.tally is not None and heads.tally.in_features == 8
-    assert aux_heads(config.model_copy(update={"tally_readout_weight": 0})).tally is None
     model.eval()
     with torch.no_grad():
-        plain, _ = step_loss(model, heads, batch, config.model_copy(
-            update={"tally_readout_weight": 0}))
+        plain, _ = step_loss(model, heads, batch, config.model_copy(update={weight: 0}))
         total, parts = step_loss(model, heads, batch, config)
         with ol.capture_head_outputs(model, 1) as said:
             model(**batch.model_inputs())
+    return ReadoutCase(batch, rows, config, heads, plain, total, parts, said[-1])
+
+
+def test_tally_readout_reads_each_count_from_its_own_scene(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    from cogvision.organism.train import aux_heads
+
+    model, processor = organism
+    case = readout_case(pool, model, processor, referents.TALLIED, "tally_readout_weight")
+    batch, tallied, heads, parts = case.batch, case.rows, case.heads, case.parts
+    assert heads.tally is not None and heads.tally.in_features == 8
+    assert aux_heads(case.config.model_copy(update={"tally_readout_weight": 0})).tally is None
     # By hand: per count query, head L1H2's output slice and its sequence's own scene.
     image_id = model.config.image_token_index
     expected, seen = [], set()
@@ -382,12 +416,40 @@ def test_tally_readout_reads_each_count_from_its_own_scene(pool: od.Pool, organi
         scene = pool.scenes[int(batch_item(batch, before // 9, pool))]
         target = [sum(o.colour == c for o in scene.objects) for c in COLOURS] + [
             sum(o.shape == s for o in scene.objects) for s in SHAPES]
-        out = heads.tally(said[-1][row, query, 16:24])
+        out = heads.tally(case.said[row, query, 16:24])
         expected.append(((out - torch.tensor(target, dtype=torch.float)) ** 2).mean().item())
     assert len(seen) > 2
     assert parts["tally_readout_loss"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
-    assert total.item() == pytest.approx(plain.item() + 0.5 * parts["tally_readout_loss"],
-                                         rel=1e-5)
+    assert case.total.item() == pytest.approx(
+        case.plain.item() + 0.5 * parts["tally_readout_loss"], rel=1e-5)
+
+
+def test_count_readout_reads_each_count_from_the_count_head(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    model, processor = organism
+    case = readout_case(pool, model, processor, referents.COUNTED, "count_readout_weight")
+    batch, counted, heads, parts = case.batch, case.rows, case.heads, case.parts
+    # only the read-out teaches the count head (L1H1), so it counts as taught
+    assert case.config.taught_heads() == [("count", 1, 1)]
+    assert heads.count is not None and (heads.count.in_features, heads.count.out_features) == (
+        8, 10)
+    # By hand: per count query, the gold count is the answer token it predicts.
+    losses, hits, seen = [], [], set()
+    for row, query, *_ in counted.tolist():
+        if (row, query) in seen:
+            continue
+        seen.add((row, query))
+        gold = int(processor.tokenizer.decode(batch.input_ids[row, query + 1]))
+        logits = heads.count(case.said[row, query, 8:16])
+        losses.append(torch.nn.functional.cross_entropy(logits, torch.tensor(gold)).item())
+        hits.append(int(logits.argmax()) == gold)
+    assert len(seen) > 2 and any(int(processor.tokenizer.decode(batch.input_ids[r, q + 1])) > 1
+                                 for r, q in seen)
+    assert parts["count_readout_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+    assert parts["count_readout_hit"] == pytest.approx(sum(hits) / len(hits))
+    assert case.total.item() == pytest.approx(
+        case.plain.item() + 0.5 * parts["count_readout_loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="two look-up losses teach the same head"):
+        TrainConfig(out="x", count_readout_weight=0.5, count_head=0)
 
 
 def batch_item(batch: od.Batch, image: int, pool: od.Pool) -> int:
