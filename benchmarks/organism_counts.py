@@ -1,10 +1,11 @@
 """Where an organism's counting fails: accuracy on the count steps of fresh synthetic samples per
-question wording and gold count, and on "How many of those colours are ...?" asked with random
-sets of 1, 2 and 3 colours after the colour list (issue 8; the counting figures of
-benchmarks/organism.md). With ``--probe N``, also whether the count is in the model at all: on N
-more fresh scenes, "How many <colour> objects are there?" about a colour the scene has, a
-logistic probe per layer of the residual stream at the answer-predicting token (5-fold
-cross-validated) against the model's own first answer token.
+question wording and gold count; what it answers to the benchmark's "How many of those colours
+are <group>?" (the gold count, or the number of distinct group colours listed); and accuracy on
+"How many of those colours are ...?" asked with random sets of 1, 2 and 3 colours after the
+colour list (issue 8; the counting figures of benchmarks/organism.md). With ``--probe N``, also
+whether the count is in the model at all: on N more fresh scenes, "How many <colour> objects are
+there?" about a colour the scene has, a logistic probe per layer of the residual stream at the
+answer-predicting token (5-fold cross-validated) against the model's own first answer token.
 
 Every answer goes through the harness's own answering path (``evaluate_items``: chat template,
 processor, greedy decoding, normalised exact match), like ``organism_heldout.py``. Example:
@@ -38,6 +39,7 @@ from cogvision.organism.evaluate import evaluate_items
 from cogvision.organism.referents import ALL_COLOURS
 from cogvision.sources.synth.scenes import COLOURS, SHAPES
 
+GROUP_COUNT = "How many of those colours are "
 _COLOUR = re.compile(r"\b(" + "|".join(COLOURS) + r")\b")
 _SHAPE = re.compile(r"\b(" + "|".join(SHAPES) + r")s?\b")
 
@@ -105,6 +107,27 @@ def list_counts(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
         print(f"| {k} | {overall.split()[0]} | {by_gold(cells['list'])} |")
 
 
+def group_answers(adapter: ModelAdapter, pools: Sequence[od.Pool]) -> None:
+    """What the model answers to the benchmark's "How many of those colours are <group>?": its
+    first answer token against the gold count (list entries of the group's colours) and against
+    the number of distinct group colours in the list."""
+    work = [(item, sub) for pool in pools for item in pool.items for sub in item.subs
+            if sub.question.startswith(GROUP_COUNT)]
+    inputs = adapter.build_inputs([m.image() for m, _ in work],
+                                  [prompt_text(m, s, PromptOptions()) for m, s in work])
+    with torch.no_grad():  # left-padded: the last position predicts the answer
+        logits = adapter.model(**inputs).logits[:, -1]
+    said = adapter.processor.tokenizer.convert_ids_to_tokens(logits.argmax(-1).tolist())
+    gold = distinct = 0
+    for (_, sub), token in zip(work, said, strict=True):
+        group = set(sub.question[len(GROUP_COUNT):-1].split(", "))
+        listed = dict(sub.context)[ALL_COLOURS].split(", ")
+        gold += token.strip() == sub.answer
+        distinct += token.strip() == str(len(group & set(listed)))
+    print(f"\n\"{GROUP_COUNT}<group>?\" (n {len(work)}): the first answer token is the gold "
+          f"count {gold} times, the number of distinct group colours in the list {distinct} times")
+
+
 def per_count(hits: np.ndarray, gold: np.ndarray) -> str:
     return ", ".join(f"{c}: {hits[gold == c].sum()}/{(gold == c).sum()}" for c in np.unique(gold))
 
@@ -160,6 +183,7 @@ def main() -> None:
     adapter = adapter_for(model, processor)
     print(f"{args.model}, samples {' '.join(args.samples)}\n")
     template_counts(adapter, pools)
+    group_answers(adapter, pools)
     list_counts(adapter, pools[0], seed=0)
     if args.probe:
         count_probe(adapter, od.build_pool("cogvision", args.probe, 31, od.organism_scenes()),
