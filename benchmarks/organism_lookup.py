@@ -30,10 +30,10 @@ import torch
 from cogvision.harness.prompts import PromptOptions
 from cogvision.organism import data as od
 from cogvision.organism import drills
+from cogvision.organism.config import TrainConfig
 from cogvision.organism.model import OrganismSpec, build_organism
 from cogvision.organism.train import (
     AuxHeads,
-    TrainConfig,
     corpus_texts,
     lm_step,
     lr_at,

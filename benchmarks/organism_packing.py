@@ -34,11 +34,11 @@ import torch
 
 from cogvision.organism import data as od
 from cogvision.organism import drills
+from cogvision.organism.config import TrainConfig
 from cogvision.organism.train import (
     POOL_SEED_OFFSET,
     AuxHeads,
     Pools,
-    TrainConfig,
     TrainState,
     lm_step,
     optimiser_step,

@@ -61,7 +61,8 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     from cogvision.config import resolve
-    from cogvision.harness.evaluate import EvalConfig, run_eval
+    from cogvision.harness.eval_config import EvalConfig
+    from cogvision.harness.evaluate import run_eval
 
     exp: dict[str, object] = {}
     if experiments:

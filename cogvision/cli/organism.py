@@ -52,8 +52,8 @@ def train_cmd(
     Example: cogvision organism train --out work/organism --seed 0
     """
     from cogvision.config import resolve
+    from cogvision.organism.config import TrainConfig
     from cogvision.organism.run import check, run_training
-    from cogvision.organism.train import TrainConfig
 
     flags = {"out": str(out), "variant": variant, "seed": seed, "minutes": minutes}
     cfg = resolve(TrainConfig, path=config, overrides=overrides, flags=flags)

@@ -23,26 +23,23 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from cogvision.artifacts import file_digest, read_jsonl, write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
 from cogvision.harness.adapters import ModelAdapter, adapter_for
 from cogvision.harness.capture import (
-    CaptureOptions,
     capture,
     read_index,
 )
 from cogvision.harness.data import MainItem, SubItem, load_items
+from cogvision.harness.eval_config import EvalConfig
 from cogvision.harness.experiments import (
     DOWNSTREAM,
     Condition,
-    ExperimentConfig,
 )
-from cogvision.harness.intervene import (
-    Edit,
-    FHIConfig,
-)
+from cogvision.harness.intervene import Edit
+from cogvision.harness.loading import load_model
 from cogvision.harness.plan import (
     TrainActivations,
     condition_from_json,
@@ -75,71 +72,7 @@ log = logging.getLogger(__name__)
 PLAN, GENERATIONS, WORK, CHAINS = "plan.json", "generations.jsonl", "work.jsonl", "chains.jsonl"
 
 
-class ScoringConfig(BaseModel):
-    """Metrics (registry names), the one accuracy is computed from, and their options."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    metrics: list[str] = Field(default_factory=lambda: ["exact_match", "integrated_accuracy"])
-    primary: str = "integrated_accuracy"
-    bleu_threshold: float = 0.8
-    rouge_threshold: float = 0.6
-    cosine_threshold: float = 0.6
-    judge_model: str | None = None
-    judge_base_url: str | None = None
-    judge_prompt_version: str = "judge-v1"
-
-
-class EvalConfig(BaseModel):
-    """Everything ``cogvision eval`` does, recorded in the manifest."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    model: str
-    data: str
-    out: str
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    capture: CaptureOptions = Field(default_factory=CaptureOptions)
-    probe: dict[str, Any] = Field(default_factory=dict, description="Options of the probe fit.")
-    experiments: ExperimentConfig = Field(default_factory=ExperimentConfig)
-    fhi: FHIConfig = Field(default_factory=FHIConfig)
-    fhi_items: int = Field(default=16, ge=1, description="Train prompts to measure S_v on.")
-    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
-    batch_size: int = Field(default=8, ge=1)
-    max_new_tokens: int = Field(default=16, ge=1)
-    reuse_prompt_cache: bool = True
-    dtype: str = "float32"
-    device_map: str | None = None
-    shard: str | None = Field(
-        default=None, description="i/n: this job's part of the test set; auto: RANK/WORLD_SIZE."
-    )
-    merge_timeout_s: float = Field(default=86400.0, description="auto shards: rank 0 waits.")
-    downstream_data: str | None = Field(
-        default=None, description="questions.jsonl (or its folder) of a VQA set, e.g. from import."
-    )
-    downstream_instruction: str = "Answer the question with a single word or short phrase."
-
-
 # --------------------------------------------------------------------------- model
-
-
-def load_model(path: str, *, dtype: str = "float32", device_map: str | None = None) -> ModelAdapter:
-    """A VLM and its processor from a folder or hub id (offline when HF_HUB_OFFLINE=1)."""
-    import transformers as tf
-
-    from cogvision.harness.tiny import register_processors
-
-    register_processors()  # processors without torchvision-backed video processors
-    try:
-        processor = tf.AutoProcessor.from_pretrained(path)
-        model = tf.AutoModelForImageTextToText.from_pretrained(
-            path, dtype=getattr(torch, dtype) if dtype != "auto" else "auto", device_map=device_map
-        )
-    except OSError as exc:
-        raise ArtifactError(f"{path}: cannot load model/processor: {exc}") from None
-    model.eval()
-    return adapter_for(model, processor)
 
 
 def fingerprint(adapter: ModelAdapter, config: EvalConfig, data_digest: str) -> str:
@@ -253,7 +186,8 @@ def prepare(
     """Load, split, capture and probe on train, build the plan; returns the pieces for the sweep."""
     run = shard_dir(config.out, config.shard)
     run.mkdir(parents=True, exist_ok=True)
-    adapter = load_model(config.model, dtype=config.dtype, device_map=config.device_map)
+    adapter = adapter_for(*load_model(config.model, dtype=config.dtype,
+                                      device_map=config.device_map))
     train, test = split_items(config)
     if on_capture_total:
         on_capture_total(sum(len(item.subs) for item in train))

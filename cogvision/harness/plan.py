@@ -18,19 +18,13 @@ from cogvision.errors import UsageError
 from cogvision.harness.adapters import ModelAdapter
 from cogvision.harness.capture import CaptureRow, activation_path, read_index
 from cogvision.harness.experiments import Condition, HeadSets, build_conditions, fhi_condition
-from cogvision.harness.intervene import (
-    Edit,
-    InterventionSpec,
-    compile_edit,
-    fhi_specs,
-    measure_visual_ratios,
-    select_fhi_heads,
-)
+from cogvision.harness.fhi import fhi_specs, measure_visual_ratios, select_fhi_heads
+from cogvision.harness.intervene import Edit, InterventionSpec, compile_edit
 from cogvision.harness.store import load_activations
 from cogvision.harness.sweep import Work, batches
 
 if TYPE_CHECKING:
-    from cogvision.harness.evaluate import EvalConfig
+    from cogvision.harness.eval_config import EvalConfig
 
 log = logging.getLogger(__name__)
 

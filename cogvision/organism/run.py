@@ -15,10 +15,10 @@ import torch
 
 from cogvision.artifacts import write_manifest, write_text_atomic
 from cogvision.errors import UsageError
+from cogvision.organism.config import TrainConfig
 from cogvision.organism.evaluate import MANIFEST_NAME, evaluate_pool
 from cogvision.organism.train import (
     Pools,
-    TrainConfig,
     TrainState,
     aux_heads,
     describe_run,

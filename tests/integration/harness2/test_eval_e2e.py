@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cogvision.harness.evaluate import EvalConfig, merge, run_eval
+from cogvision.harness.eval_config import EvalConfig
+from cogvision.harness.evaluate import merge, run_eval
 from cogvision.harness.experiments import LATER_FUNCTIONS as LATER
 from cogvision.harness.tiny import build_tiny, save_tiny
 

@@ -8,16 +8,10 @@ import torch
 from PIL import Image
 
 from cogvision.harness.adapters import adapter_for
+from cogvision.harness.fhi import FHIConfig, measure_visual_ratios, select_fhi_heads
 from cogvision.harness.heads import HeadId
 from cogvision.harness.hooks import count_hooks, o_proj_pre_hooks
-from cogvision.harness.intervene import (
-    FHIConfig,
-    compile_edit,
-    intervene,
-    measure_visual_ratios,
-    select_fhi_heads,
-    spec_for,
-)
+from cogvision.harness.intervene import compile_edit, intervene, spec_for
 from cogvision.harness.tiny import build_tiny
 
 FAMILIES = ["qwen2_5_vl", "llava"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cogvision.harness.evaluate import EvalConfig
+from cogvision.harness.eval_config import EvalConfig
 
 CONFIGS = Path(__file__).resolve().parents[3] / "benchmarks" / "configs"
 NAMES = [

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cogvision.cli.main import app
 from cogvision.errors import ArtifactError, UsageError
-from cogvision.harness.evaluate import EvalConfig
+from cogvision.harness.eval_config import EvalConfig
 from cogvision.harness.shards import parse_shard, shard_dir
 
 runner = CliRunner()

@@ -9,20 +9,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cogvision.errors import UsageError
+from cogvision.harness.fhi import (
+    FHIConfig,
+    fhi_specs,
+    select_fhi_heads,
+    visual_attention_ratios,
+)
 from cogvision.harness.heads import HeadId
 from cogvision.harness.intervene import (
-    FHIConfig,
     InterventionSpec,
     apply_edits,
     compile_edit,
-    fhi_specs,
     in_scope,
     patch_values,
     scope_bounds,
-    select_fhi_heads,
     spec_for,
     steering_directions,
-    visual_attention_ratios,
 )
 
 H, D = 3, 2  # heads, d_head

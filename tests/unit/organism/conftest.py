@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cogvision.organism import data as od
+from cogvision.organism.config import TrainConfig
 from cogvision.organism.model import OrganismSpec, build_organism
-from cogvision.organism.train import TrainConfig, corpus_texts
+from cogvision.organism.train import corpus_texts
 
 SMALL = OrganismSpec(d_model=32, n_layers=2, n_heads=4, n_kv_heads=4, intermediate=64,
                      vision_hidden=32, vision_layers=1, vision_heads=2)

@@ -13,7 +13,7 @@ from cogvision.harness.prompts import PromptOptions
 from cogvision.organism import data as od
 from cogvision.organism import drills, referents
 from cogvision.organism import lookup as ol
-from cogvision.organism.train import TrainConfig
+from cogvision.organism.config import TrainConfig
 from cogvision.sources.synth.scenes import COLOURS, SHAPES, Scene, SceneObject
 
 SCENE = Scene(96, 3, (
