@@ -96,6 +96,21 @@ def capture_head_outputs(model: Any, layer: int) -> Iterator[list[torch.Tensor]]
         yield seen
 
 
+def group_queries(lookups: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Look-up rows grouped by query (the same row and query position): each row's query index
+    (0..n-1) and each query's number of rows (its keys)."""
+    _, query_of, keys = torch.unique(lookups[:, 0] * seq_len + lookups[:, 1],
+                                     return_inverse=True, return_counts=True)
+    return query_of, keys
+
+
+def one_row_each(query_of: torch.Tensor, n: int) -> torch.Tensor:
+    """For each of ``n`` queries, the index of one of its look-up rows (any: a query's rows share
+    its row, position and attention)."""
+    return torch.zeros(n, dtype=torch.long, device=query_of.device).scatter_(
+        0, query_of, torch.arange(len(query_of), device=query_of.device))
+
+
 def scene_histograms(aux: torch.Tensor) -> torch.Tensor:
     """Per image, the number of objects of each colour and of each shape ([B, colours + shapes];
     ``aux`` [B, P, 3] holds each patch's colour / shape / size class, 0 = empty)."""
@@ -110,11 +125,8 @@ def tally_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, input_id
     """Mean squared error of a linear read-out of the scene's colour and shape counts
     (``scene_histograms``) from ``head``'s output at each tallying query (``TALLIED`` look-up
     rows; the scene is the image the query's keys belong to)."""
-    unique, query_of = torch.unique(lookups[:, 0] * input_ids.shape[1] + lookups[:, 1],
-                                    return_inverse=True)
-    # one row per query (any: a query's rows share its row, position and image)
-    pick = torch.zeros(len(unique), dtype=torch.long, device=lookups.device).scatter_(
-        0, query_of, torch.arange(len(query_of), device=lookups.device))
+    query_of, keys = group_queries(lookups, input_ids.shape[1])
+    pick = one_row_each(query_of, len(keys))  # a query's rows share its row and image
     rows, query, key = lookups[pick, 0], lookups[pick, 1], lookups[pick, 2]
     rank = torch.full_like(input_ids, -1).flatten()  # each image token's index among them all
     is_image = (input_ids == image_token_id).flatten()
@@ -131,10 +143,8 @@ def count_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, readout:
     counts) from ``head``'s output at the count's query (``COUNTED`` look-up rows: one per
     counted object and one to the sink, so a query with k rows counts k - 1), and the read-out's
     accuracy."""
-    _, query_of, keys = torch.unique(lookups[:, 0] * outputs.shape[1] + lookups[:, 1],
-                                     return_inverse=True, return_counts=True)
-    pick = torch.zeros(len(keys), dtype=torch.long, device=lookups.device).scatter_(
-        0, query_of, torch.arange(len(query_of), device=lookups.device))
+    query_of, keys = group_queries(lookups, outputs.shape[1])
+    pick = one_row_each(query_of, len(keys))
     said = outputs[lookups[pick, 0], lookups[pick, 1], head * head_dim: (head + 1) * head_dim]
     logits, gold = readout(said), keys - 1
     with torch.no_grad():
@@ -161,8 +171,7 @@ def lookup_loss(model: Any, inputs: dict[str, Any], layer: int, head: int,
     logp = head_attention(attention_module(model, layer), inputs, head, lookups)
     target = lookups[:, 2]
     picked = logp.gather(1, target[:, None])[:, 0]
-    _, query, keys = torch.unique(lookups[:, 0] * logp.shape[1] + lookups[:, 1],
-                                  return_inverse=True, return_counts=True)
+    query, keys = group_queries(lookups, logp.shape[1])
     if sink == 1:
         loss = -(picked / keys[query]).sum() / len(keys)
     else:
@@ -180,8 +189,6 @@ def keys_on_top(logp: torch.Tensor, query: torch.Tensor, target: torch.Tensor, n
     whether every key of the query gets more attention than every other position."""
     is_key = torch.zeros(n, logp.shape[1], dtype=torch.bool, device=logp.device)
     is_key[query, target] = True
-    first = torch.empty(n, dtype=torch.long, device=logp.device).scatter_(
-        0, query, torch.arange(len(query), device=logp.device))
-    each = logp[first]  # the rows of one query share its attention
+    each = logp[one_row_each(query, n)]  # the rows of one query share its attention
     weakest_key = each.masked_fill(~is_key, float("inf")).amin(-1)
     return weakest_key > each.masked_fill(is_key, float("-inf")).amax(-1)
