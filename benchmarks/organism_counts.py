@@ -107,17 +107,30 @@ def list_counts(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
         print(f"| {k} | {overall.split()[0]} | {by_gold(cells['list'])} |")
 
 
+def first_answers(adapter: ModelAdapter, work: Sequence[tuple[MainItem, SubItem]]
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Each sub-question's residual stream after every layer at the answer-predicting token
+    ([n, layers + 1, d]) and the model's first answer token, in batches of 64."""
+    options, states, said = PromptOptions(), [], []
+    for at in range(0, len(work), 64):
+        chunk = work[at: at + 64]
+        inputs = adapter.build_inputs([m.image() for m, _ in chunk],
+                                      [prompt_text(m, s, options) for m, s in chunk])
+        with torch.no_grad():  # left-padded: the last position predicts the answer
+            out = adapter.model(**inputs, output_hidden_states=True)
+        states.append(torch.stack([h[:, -1] for h in out.hidden_states], 1).numpy())
+        said += adapter.processor.tokenizer.convert_ids_to_tokens(
+            out.logits[:, -1].argmax(-1).tolist())
+    return np.concatenate(states), said
+
+
 def group_answers(adapter: ModelAdapter, pools: Sequence[od.Pool]) -> None:
     """What the model answers to the benchmark's "How many of those colours are <group>?": its
     first answer token against the gold count (list entries of the group's colours) and against
     the number of distinct group colours in the list."""
     work = [(item, sub) for pool in pools for item in pool.items for sub in item.subs
             if sub.question.startswith(GROUP_COUNT)]
-    inputs = adapter.build_inputs([m.image() for m, _ in work],
-                                  [prompt_text(m, s, PromptOptions()) for m, s in work])
-    with torch.no_grad():  # left-padded: the last position predicts the answer
-        logits = adapter.model(**inputs).logits[:, -1]
-    said = adapter.processor.tokenizer.convert_ids_to_tokens(logits.argmax(-1).tolist())
+    _, said = first_answers(adapter, work)
     gold = distinct = 0
     for (_, sub), token in zip(work, said, strict=True):
         group = set(sub.question[len(GROUP_COUNT):-1].split(", "))
@@ -134,7 +147,7 @@ def per_count(hits: np.ndarray, gold: np.ndarray) -> str:
 
 def count_probe(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
     """Per layer, how well a linear probe of the residual stream reads the gold count."""
-    rng, options = np.random.default_rng(seed), PromptOptions()
+    rng = np.random.default_rng(seed)
     work = []
     for item, scene in zip(pool.items, pool.scenes, strict=True):
         colours = [o.colour for o in scene.objects]
@@ -142,17 +155,8 @@ def count_probe(adapter: ModelAdapter, pool: od.Pool, seed: int) -> None:
         work.append((item, SubItem(f"{item.main_id}-probe", item.main_id, item.split, 1,
                                    f"How many {colour} objects are there?",
                                    str(colours.count(colour)), "Math Reasoning", ())))
-    states, said = [], []
-    for at in range(0, len(work), 64):
-        chunk = work[at: at + 64]
-        inputs = adapter.build_inputs([m.image() for m, _ in chunk],
-                                      [prompt_text(m, s, options) for m, s in chunk])
-        with torch.no_grad():  # left-padded: the last position predicts the answer
-            out = adapter.model(**inputs, output_hidden_states=True)
-        states.append(torch.stack([h[:, -1] for h in out.hidden_states], 1).numpy())
-        said += adapter.processor.tokenizer.convert_ids_to_tokens(
-            out.logits[:, -1].argmax(-1).tolist())
-    x, gold = np.concatenate(states), np.array([int(s.answer) for _, s in work])
+    x, said = first_answers(adapter, work)
+    gold = np.array([int(s.answer) for _, s in work])
     model_hits = np.array([t.strip() == str(g) for t, g in zip(said, gold, strict=True)])
     keep = np.isin(gold, [c for c in np.unique(gold) if (gold == c).sum() >= 5])
     x, gold, model_hits = x[keep], gold[keep], model_hits[keep]  # counts seen >= 5 times
