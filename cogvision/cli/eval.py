@@ -54,6 +54,8 @@ def evaluate(
 
     experiments.random_control=layer_matched: random heads from the same layers
 
+    experiments.hierarchy_steps=early: mask only the early function's own chain steps
+
     scoring.primary=exact_match; capture.positions=\\[answer_mean]
 
     Example: cogvision eval --model work/tiny --data work/synth --out work/eval -e masking -e dose

@@ -83,40 +83,67 @@ def random_control(results: dict[str, Any]) -> str:
     return str(results["summary"].get("random_control") or rows[0].get("random_control", "any"))
 
 
-def _masking_section(results: dict[str, Any]) -> str:
-    masking = results["masking"]
+def _welch(r: dict[str, Any], key: str) -> Any:
+    return NO_VARIANCE if r.get("degenerate") else r[key]
 
-    def welch(r: dict[str, Any], key: str) -> Any:
-        return NO_VARIANCE if r.get("degenerate") else r[key]
 
-    rows = [
-        [
-            r["function"],
-            r["baseline"],
-            r["functional"],
-            r["lowest"],
-            f"{r['random_mean']:.2f} ± {r['random_std']:.2f}",
-            r["gap"],
-            welch(r, "t"),
-            welch(r, "p"),
-            welch(r, "p_holm"),
-        ]
-        for r in masking
-    ]
-    headers = ["function", "baseline", "functional", "lowest", "random", "gap", "t", "p"]
-    text = "## Masking: functional vs random vs lowest heads\n\n" + _table(
-        [*headers, "p (Holm)"], rows
-    )
-    if masking and random_control(results) == "layer_matched":
+def _random(r: dict[str, Any]) -> str:
+    if r.get("random_mean") is None:
+        return "-"
+    return f"{r['random_mean']:.2f} ± {r['random_std']:.2f}"
+
+
+def _control_notes(rows: Sequence[dict[str, Any]], results: dict[str, Any]) -> str:
+    text = ""
+    if rows and random_control(results) == "layer_matched":
         text += ("\nRandom heads are layer-matched: as many from each layer as the functional "
                  "set has there.\n")
-    if any(r.get("degenerate") for r in masking):
+    if any(r.get("degenerate") for r in rows):
         text += (
             f"\n{NO_VARIANCE}: the random-head accuracies are equal over all seeds and the "
             "functional accuracy is one number, so Welch's t-test is undefined; such cells are "
             "left out of the Holm family.\n"
         )
     return text
+
+
+def _masking_section(results: dict[str, Any]) -> str:
+    masking = results["masking"]
+    rows = [
+        [r["function"], r["baseline"], r["functional"], r["lowest"], _random(r), r["gap"],
+         _welch(r, "t"), _welch(r, "p"), _welch(r, "p_holm")]
+        for r in masking
+    ]
+    headers = ["function", "baseline", "functional", "lowest", "random", "gap", "t", "p"]
+    return ("## Masking: functional vs random vs lowest heads\n\n"
+            + _table([*headers, "p (Holm)"], rows) + _control_notes(masking, results))
+
+
+def _patch_section(results: dict[str, Any]) -> str:
+    patch = results["patch"]
+    rows = [
+        [r["function"], r["group"], r["donor"], r["before"], r["after"], _random(r),
+         _welch(r, "p"), _welch(r, "p_holm")]
+        for r in patch
+    ]
+    headers = ["function", "patched with", "donor", "before", "functional heads",
+               "random heads", "p", "p (Holm)"]
+    return ("## Activation patching: functional vs random heads, same donor\n\n"
+            + _table(headers, rows) + _control_notes(patch, results))
+
+
+def _hierarchy_section(results: dict[str, Any]) -> str:
+    hier = results["hierarchy"]
+    rows = [
+        [r["masked"], r["originally_correct"], r["accuracy"], _random(r), _welch(r, "p"),
+         _welch(r, "p_holm")]
+        for r in hier
+    ]
+    headers = ["masked function", "originally correct", "functional heads masked",
+               "random heads masked", "p", "p (Holm)"]
+    return ("## Hierarchy (own answers fed forward; later Math/Decision/Inference "
+            "sub-questions the unmasked chain got right)\n\n"
+            + _table(headers, rows) + _control_notes(hier, results))
 
 
 def _cross_section(results: dict[str, Any]) -> str:
@@ -134,12 +161,8 @@ def _cross_section(results: dict[str, Any]) -> str:
 
 
 def _before_after_sections(results: dict[str, Any]) -> list[str]:
-    parts = []
-    for name, title in (
-        ("patch", "Activation patching"),
-        ("steer", "Steering"),
-        ("fhi", "FHI/CCR rescaling"),
-    ):
+    parts = [_patch_section(results)] if "patch" in results else []
+    for name, title in (("steer", "Steering"), ("fhi", "FHI/CCR rescaling")):
         if name in results:
             rows = [
                 [r["condition"], r["function"], r["before"], r["after"], r["delta"]]
@@ -156,12 +179,7 @@ def _before_after_sections(results: dict[str, Any]) -> list[str]:
             + _table(["masked function", "before", "after", "delta"], rows)
         )
     if "hierarchy" in results:
-        rows = [[r["masked"], r["originally_correct"], r["accuracy"]] for r in results["hierarchy"]]
-        parts.append(
-            "## Hierarchy (own answers fed forward; later Math/Decision/Inference "
-            "sub-questions the unmasked chain got right)\n\n"
-            + _table(["masked function", "originally correct", "accuracy"], rows)
-        )
+        parts.append(_hierarchy_section(results))
     return parts
 
 

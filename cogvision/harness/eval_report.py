@@ -20,19 +20,20 @@ import numpy as np
 
 from cogvision.artifacts import strict_json, write_manifest, write_text_atomic
 from cogvision.errors import ArtifactError, UsageError
-from cogvision.harness.answer import parse_answer
-from cogvision.harness.eval_markdown import write_report
-from cogvision.harness.experiments import (
-    DOWNSTREAM,
-    Condition,
+from cogvision.harness.analyses import (
     analyze_before_after,
     analyze_cross,
     analyze_dose,
+    analyze_hierarchy,
     analyze_masking,
+    analyze_patch,
 )
+from cogvision.harness.answer import parse_answer
+from cogvision.harness.eval_markdown import write_report
+from cogvision.harness.experiments import DOWNSTREAM, Condition, HeadSets
 from cogvision.harness.score import Metric, Sample, build_metric, exact_match, score_samples
 from cogvision.harness.specificity import function_specificity
-from cogvision.harness.sweep import GenerationCache, generation_key
+from cogvision.harness.sweep import UNMASKED, GenerationCache, generation_key
 
 PLAN, GENERATIONS, WORK, CHAINS = "plan.json", "generations.jsonl", "work.jsonl", "chains.jsonl"
 
@@ -114,12 +115,10 @@ def collect_samples(
         for row in rows:
             if row["function"] not in condition.functions or (hierarchy and row["index"] == 0):
                 continue
+            # a hierarchy step scoped out of its condition's mask was decoded unmasked
+            specs = condition.key if row.get("masked", True) else UNMASKED.key
             key = generation_key(
-                plan["fingerprint"],
-                row["doc_id"],
-                row["input"],
-                condition.key,
-                plan["max_new_tokens"],
+                plan["fingerprint"], row["doc_id"], row["input"], specs, plan["max_new_tokens"]
             )
             if key not in texts:
                 missing += 1
@@ -207,20 +206,6 @@ def lenient_metric_warning(
     )
 
 
-def analyze_hierarchy(samples: Sequence[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
-    """Per masked function: accuracy (%) on the later sub-questions the unmasked chain got right."""
-    hier = [s for s in samples if s["experiment"] == "hierarchy"]
-    right = {s["doc_id"] for s in hier if s["condition"] == "hierarchy/none" and s[primary]}
-    rows = []
-    for name in dict.fromkeys(s["condition"] for s in hier if s["condition"] != "hierarchy/none"):
-        kept = [s for s in hier if s["condition"] == name and s["doc_id"] in right]
-        value = 100.0 * float(np.mean([s[primary] or 0.0 for s in kept])) if kept else None
-        rows.append(
-            {"masked": name.split("/", 1)[1], "originally_correct": len(right), "accuracy": value}
-        )
-    return rows
-
-
 def analyze(
     plan: dict[str, Any], acc: dict[tuple[str, str], float], experiments: Any
 ) -> dict[str, Any]:
@@ -238,7 +223,9 @@ def analyze(
     if "cross" in kinds:
         out["cross"] = analyze_cross(conditions, acc)
         out["specificity"] = function_specificity(out["cross"])
-    for name in ("patch", "steer", "fhi"):
+    if "patch" in kinds:
+        out["patch"] = analyze_patch(conditions, acc, experiments)
+    for name in ("steer", "fhi"):
         if name in kinds:
             out[name] = analyze_before_after(conditions, acc, name)
     if "downstream" in kinds:
@@ -266,7 +253,12 @@ def finalize(
     acc = accuracies(samples, config.scoring.primary)
     analyses = analyze(plan, acc, config.experiments)
     if any(s["experiment"] == "hierarchy" for s in samples):
-        analyses["hierarchy"] = analyze_hierarchy(samples, config.scoring.primary)
+        from cogvision.harness.plan import condition_from_json
+
+        conditions = [condition_from_json(c) for c in plan["conditions"]]
+        analyses["hierarchy"] = analyze_hierarchy(
+            samples, config.scoring.primary, conditions, config.experiments
+        )
     by_metric = baseline_metrics(samples, config.scoring.metrics)
     analyses["baseline_metrics"] = by_metric
     analyses["metric_warning"] = lenient_metric_warning(by_metric, config.scoring.primary)
@@ -284,6 +276,7 @@ def finalize(
         "functions": plan["functions"],
         "accuracy": {f"{c}|{f}": a for (c, f), a in sorted(acc.items())},
         "heads": _heads(plan),
+        "selected": _selected(plan, config.experiments.top_fraction),
         "fhi_heads": plan.get("fhi"),
         **analyses,
     }
@@ -304,6 +297,13 @@ def finalize(
         extra={"fingerprint": plan["fingerprint"], "runs": [str(r) for r in runs]},
     )
     return results
+
+
+def _selected(plan: dict[str, Any], fraction: float) -> dict[str, list[str]]:
+    """Each function's functional heads (the top ``fraction`` of its train importance), whatever
+    experiments ran."""
+    sets = HeadSets({f: np.asarray(v) for f, v in plan["importance"].items()})
+    return {f: [str(h) for h in sets.functional(f, fraction)] for f in sets.functions}
 
 
 def _heads(plan: dict[str, Any]) -> dict[str, list[str]]:

@@ -292,10 +292,12 @@ def chains(
     rows = []
     for chunk in chunks:
         for condition in conditions:
-            for w in decode_chains(sweeper, adapter, chunk, condition, config.capture.prompt):
+            decoded = decode_chains(sweeper, adapter, chunk, condition, config.capture.prompt)
+            for w, decoded_under in decoded:
                 rows.append(
                     {
                         "condition": condition.name,
+                        "masked": decoded_under is condition,
                         "doc_id": w.sub.id,
                         "main_id": w.sub.main_id,
                         "index": w.sub.index,

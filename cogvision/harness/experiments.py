@@ -1,30 +1,32 @@
-"""The papers' intervention experiments as sets of named conditions, and their analyses.
+"""The papers' intervention experiments as sets of named conditions.
 
 A :class:`Condition` is a named list of intervention specs evaluated on the test sub-questions of
 some functions. Experiments (CogVision §4, REFERENCE.md):
 
 - ``masking``: per function, its functional heads vs the same number of random heads (one draw per
   seed, functional heads excluded; ``random_control=layer_matched`` draws them layer by layer, see
-  :mod:`cogvision.harness.heads`) vs its lowest-ranked heads; mean ± std over seeds, Welch t-test
-  random vs functional (functional heads are fixed, so this is a one-sample t-test against the
-  functional accuracy), Holm-corrected over functions. A cell where the random accuracies have no
-  variance is ``degenerate`` (Welch undefined): ``p_holm`` and ``significant`` are None and it is
-  left out of the Holm family.
+  :mod:`cogvision.harness.heads`) vs its lowest-ranked heads.
 - ``dose``: accuracy vs fraction of heads masked, functional (top fraction) vs random.
 - ``cross``: mask function A's heads, evaluate on every function B.
 - ``patch``: replace A's functional heads by a random sample's / the mean activations of a donor
-  function (mapping configurable; default: the next function in taxonomy order).
+  function (mapping configurable; default: the next function in taxonomy order), and as many
+  random heads by the same donor's (one draw per seed), as masking's control.
 - ``steer``: ITI-style steering of A's functional heads, before/after.
 - ``fhi``: FHI/CCR gains on perception/reasoning heads, before/after on all functions.
+- ``hierarchy``: chains answered with the model's own earlier answers, unmasked and with an early
+  function's heads masked (and as many random heads, one draw per seed), scored on the later
+  Math/Decision/Inference sub-questions.
+- ``downstream``: a separate VQA set, unmasked and with each function's heads masked.
 
 Identical spec lists share generations (the generation cache is keyed by specs, not by names).
+Their analyses (random-head statistics, Welch, Holm) are in :mod:`cogvision.harness.analyses`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,7 +34,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from cogvision.errors import UsageError
 from cogvision.harness.heads import HeadId, RandomControl, control_heads
 from cogvision.harness.intervene import InterventionSpec, Scope, spec_for
-from cogvision.harness.stats import holm, mean_std, welch_t_test
 
 EXPERIMENTS = ("masking", "dose", "cross", "patch", "steer", "fhi", "hierarchy", "downstream")
 DOWNSTREAM = "downstream"  # the function name given to downstream VQA items
@@ -62,6 +63,10 @@ class ExperimentConfig(BaseModel):
         default_factory=list, description="Early functions to mask (default: all but the later)."
     )
     hierarchy_evaluated: list[str] = Field(default_factory=lambda: list(LATER_FUNCTIONS))
+    hierarchy_steps: Literal["all", "early"] = Field(
+        default="all", description="all: the heads stay masked on every step of the chain, the "
+        "evaluated later ones too; early: only on the masked function's own steps, so a later "
+        "step can only suffer through the earlier answers fed forward.")
     downstream_masked: list[str] = Field(
         default_factory=list, description="Functions masked on the downstream set (default: all)."
     )
@@ -227,21 +232,29 @@ def donor_for(function: str, functions: Sequence[str], cfg: ExperimentConfig) ->
 
 
 def patch_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]:
+    """Per function and kind: its functional heads patched from the donor, and one condition per
+    seed patching as many random heads from the same donor (the control)."""
     out = []
     for f in sets.functions:
         donor = donor_for(f, sets.functions, cfg)
-        heads = sets.functional(f, cfg.top_fraction)
         meta = {"experiment": "patch", "function": f, "donor": donor}
+        draws = [(None, sets.functional(f, cfg.top_fraction))] + [
+            (cfg.seed + s, sets.random(f, cfg.top_fraction, cfg.seed + s, cfg.random_control))
+            for s in range(cfg.seeds)
+        ]
         for kind in ("patch_random", "patch_mean"):
-            spec = spec_for(
-                kind,
-                heads,
-                scope=cfg.scope,
-                source=donor,
-                seed=cfg.seed,
-                label=f"{kind}:{f}<-{donor}",
-            )
-            out.append(Condition(f"patch/{f}/{kind}", (spec,), (f,), meta | {"group": kind}))
+            for seed, heads in draws:
+                spec = spec_for(
+                    kind,
+                    heads,
+                    scope=cfg.scope,
+                    source=donor,
+                    seed=cfg.seed,  # the donor sample; only the heads differ between draws
+                    label=f"{kind}:{f if seed is None else 'random'}<-{donor}",
+                )
+                name = f"patch/{f}/{kind}" + ("" if seed is None else f"/random/{seed}")
+                extra = {} if seed is None else {"control": "random", "head_seed": seed}
+                out.append(Condition(name, (spec,), (f,), meta | {"group": kind} | extra))
     return out
 
 
@@ -266,17 +279,25 @@ def fhi_condition(specs: Sequence[InterventionSpec], functions: Sequence[str]) -
 
 
 def hierarchy_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]:
-    """Chains answered with the model's own earlier answers: unmasked, and with each early
-    function's heads masked; evaluated on the later sub-questions of ``hierarchy_evaluated``."""
+    """Chains answered with the model's own earlier answers: unmasked, with each early
+    function's heads masked, and with as many random heads masked (one draw per seed);
+    evaluated on the later sub-questions of ``hierarchy_evaluated``."""
     evaluated = tuple(cfg.hierarchy_evaluated)
     masked = cfg.hierarchy_masked or [f for f in sets.functions if f not in evaluated]
-    meta = {"experiment": "hierarchy"}
+    meta = {"experiment": "hierarchy", "steps": cfg.hierarchy_steps}
     out = [Condition("hierarchy/none", (), evaluated, meta | {"masked": None})]
     for f in masked:
         if f not in sets.functions:
             continue
         spec = _mask(sets.functional(f, cfg.top_fraction), cfg, f"functional:{f}")
-        out.append(Condition(f"hierarchy/{f}", (spec,), evaluated, meta | {"masked": f}))
+        out.append(Condition(f"hierarchy/{f}", (spec,), evaluated,
+                             meta | {"masked": f, "group": "functional"}))
+        for s in range(cfg.seeds):
+            seed = cfg.seed + s
+            heads = sets.random(f, cfg.top_fraction, seed, cfg.random_control)
+            out.append(Condition(f"hierarchy/{f}/random/{seed}",
+                                 (_mask(heads, cfg, f"random:{f}", seed=seed),), evaluated,
+                                 meta | {"masked": f, "group": "random", "seed": seed}))
     return out
 
 
@@ -309,107 +330,3 @@ def build_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Condition]:
         if name in BUILDERS:
             out.extend(BUILDERS[name](sets, cfg))
     return out
-
-
-# --------------------------------------------------------------------------- analyses
-
-Accuracy = dict[tuple[str, str], float]  # (condition name, function) -> accuracy in %
-
-
-def analyze_masking(
-    conditions: Sequence[Condition], acc: Accuracy, cfg: ExperimentConfig
-) -> list[dict[str, Any]]:
-    """One row per function: baseline, functional, lowest, random mean ± std, Welch, Holm.
-
-    Rows with ``degenerate`` True (no variance in either group) keep Welch's conventional ``t``
-    and ``p`` but get ``p_holm = significant = None`` and do not count in the Holm family.
-    """
-    rows = []
-    for f in dict.fromkeys(
-        c.meta["function"] for c in conditions if c.meta.get("experiment") == "masking"
-    ):
-        random = [acc[(f"masking/{f}/random/{cfg.seed + s}", f)] for s in range(cfg.seeds)]
-        functional = acc[(f"masking/{f}/functional", f)]
-        stats = mean_std(random)
-        test = welch_t_test(random, [functional] * cfg.seeds)
-        rows.append(
-            {
-                "function": f,
-                "baseline": acc[("baseline", f)],
-                "functional": functional,
-                "lowest": acc[(f"masking/{f}/lowest", f)],
-                "random_mean": stats.mean,
-                "random_std": stats.std,
-                "gap": stats.mean - functional,
-                "random_control": cfg.random_control,
-                "t": test.t,
-                "p": test.p,
-                "degenerate": test.degenerate,
-            }
-        )
-    tested = [r for r in rows if not r["degenerate"]]  # degenerate cells: no test, no Holm
-    for row, adjusted in zip(tested, holm([r["p"] for r in tested]), strict=True):
-        row["p_holm"] = adjusted
-        row["significant"] = bool(adjusted <= cfg.alpha_level)
-    for row in rows:
-        if row["degenerate"]:
-            row["p_holm"], row["significant"] = None, None
-    return rows
-
-
-def analyze_dose(
-    conditions: Sequence[Condition], acc: Accuracy, cfg: ExperimentConfig
-) -> list[dict[str, Any]]:
-    rows = []
-    for c in conditions:
-        if c.meta.get("experiment") != "dose" or c.meta["group"] != "functional":
-            continue
-        f, fraction = c.meta["function"], c.meta["fraction"]
-        random = [acc[(f"dose/{f}/{fraction}/random/{cfg.seed + s}", f)] for s in range(cfg.seeds)]
-        stats = mean_std(random)
-        rows.append(
-            {
-                "function": f,
-                "fraction": fraction,
-                "functional": acc[(c.name, f)],
-                "random_mean": stats.mean,
-                "random_std": stats.std,
-            }
-        )
-    return rows
-
-
-def analyze_cross(conditions: Sequence[Condition], acc: Accuracy) -> dict[str, Any]:
-    cross = [c for c in conditions if c.meta.get("experiment") == "cross"]
-    functions = list(cross[0].functions) if cross else []
-    matrix = [[acc[(c.name, g)] for g in functions] for c in cross]
-    baseline = [acc[("baseline", g)] for g in functions]
-    return {
-        "masked": [c.meta["masked"] for c in cross],
-        "evaluated": functions,
-        "accuracy": matrix,
-        "baseline": baseline,
-    }
-
-
-def analyze_before_after(
-    conditions: Sequence[Condition], acc: Accuracy, experiment: str
-) -> list[dict[str, Any]]:
-    """Rows of (condition, function, before = baseline, after) for patch / steer / fhi."""
-    rows = []
-    for c in conditions:
-        if c.meta.get("experiment") != experiment:
-            continue
-        for f in c.functions:
-            before, after = acc[("baseline", f)], acc[(c.name, f)]
-            rows.append(
-                {
-                    "condition": c.name,
-                    "function": f,
-                    "group": c.meta.get("group", ""),
-                    "before": before,
-                    "after": after,
-                    "delta": after - before,
-                }
-            )
-    return rows

@@ -206,21 +206,30 @@ class Sweeper:
         return out[:, length:]
 
 
+UNMASKED = Condition("unmasked", (), ())
+"""No intervention: the steps a hierarchy condition scoped to its early steps answers as is."""
+
+
 def decode_chains(
     sweeper: Sweeper,
     adapter: ModelAdapter,
     items: Sequence[MainItem],
     condition: Condition,
     options: PromptOptions,
-) -> list[Work]:
+) -> list[tuple[Work, Condition]]:
     """Answer every item's sub-questions in order, feeding the model's OWN earlier answers as
-    context (the hierarchy experiment); returns the decoded steps (their texts are in the cache).
+    context (the hierarchy experiment); returns each decoded step with the condition it was
+    decoded under (their texts are in the cache).
 
-    Step k of all items is decoded as one batch, so the batches only depend on ``items``.
+    With ``condition.meta["steps"] == "early"`` only the steps of the masked function are
+    decoded under ``condition``; the others are answered unmasked, so a later step can only
+    suffer through the earlier answers fed forward. Step k of all items is decoded as one batch
+    (two with "early": masked and unmasked steps), so the batches only depend on ``items``.
     """
     own: dict[str, list[tuple[str, str]]] = {item.main_id: [] for item in items}
     images = {item.main_id: item.image() is not None for item in items}
-    steps: list[Work] = []
+    early = condition.meta.get("steps") == "early"
+    steps: list[tuple[Work, Condition]] = []
     for k in range(max((len(item.subs) for item in items), default=0)):
         batch = []
         for item in items:
@@ -229,10 +238,12 @@ def decode_chains(
                 text = adapter.chat_text(
                     prompt_text(item, sub, options), image=images[item.main_id]
                 )
-                batch.append(Work(item, sub, text))
-        sweeper.run_batch(batch, [condition])
-        for w in batch:
-            answer = parse_answer(sweeper.cache[sweeper.key(w, condition)])
+                masked = not early or sub.function == condition.meta.get("masked")
+                batch.append((Work(item, sub, text), condition if masked else UNMASKED))
+        for decoded_under in dict.fromkeys(c for _, c in batch):
+            sweeper.run_batch([w for w, c in batch if c is decoded_under], [decoded_under])
+        for w, c in batch:
+            answer = parse_answer(sweeper.cache[sweeper.key(w, c)])
             own[w.item.main_id].append((w.sub.question, answer))
         steps.extend(batch)
     return steps

@@ -99,6 +99,7 @@ def test_reference_run_outputs(setup) -> None:
     assert [r["function"] for r in results["specificity"]] == results["cross"]["masked"]
     assert set(results["baseline_metrics"]) == {"exact_match", "integrated_accuracy"}
     assert {r["group"] for r in results["patch"]} == {"patch_random", "patch_mean"}
+    assert all(r["random_std"] >= 0 and "p_holm" in r for r in results["patch"])
     assert results["fhi_heads"]["perception"] or results["fhi_heads"]["reasoning"]
     assert any(v > 0 for v in results["baseline"].values())  # the low threshold works
     plan = json.loads((run / "plan.json").read_text())
@@ -189,6 +190,40 @@ def test_shards_merge_to_identical_results(setup) -> None:
     assert sharded["baseline"] == pytest.approx(reference["baseline"], abs=1e-5)
 
 
+def test_hierarchy_masks_only_early_steps(setup) -> None:
+    """hierarchy_steps=early: the heads are masked on the masked function's own steps only, so a
+    later step whose prompt (own earlier answers) is unchanged gets the unmasked answer."""
+    root, base, _ = setup
+    experiments = {**base["experiments"], "experiments": ["hierarchy"], "hierarchy_steps": "early"}
+    out = root / "early"
+    summary = run_eval(EvalConfig.model_validate({**base, "experiments": experiments,
+                                                  "out": str(out)}))
+    assert summary.finished
+    results = json.loads((out / "results.json").read_text())
+    assert results["heads"] == {}  # no masking experiment; the selection is still recorded
+    reference = json.loads((root / "reference" / "results.json").read_text())
+    assert results["selected"] == reference["selected"] and results["selected"]
+    assert all(reference["heads"][f"masking/{f}/functional"] == heads
+               for f, heads in reference["selected"].items())
+    chain = [json.loads(x) for x in (out / "chains.jsonl").read_text().splitlines()]
+    plan = json.loads((out / "plan.json").read_text())
+    masked_fn = {c["name"]: c["meta"]["masked"] for c in plan["conditions"]
+                 if c["meta"].get("experiment") == "hierarchy"}
+    assert any(f for f in masked_fn.values())
+    assert all(r["masked"] == (r["function"] == masked_fn[r["condition"]]) for r in chain)
+    assert any(r["masked"] for r in chain) and any(not r["masked"] for r in chain)
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    none = {s["doc_id"]: s for s in samples if s["condition"] == "hierarchy/none"}
+    later = [s for s in samples
+             if s["experiment"] == "hierarchy" and s["condition"] != "hierarchy/none"]
+    assert later and all(s["function"] in LATER for s in later)
+    same_prompt = [s for s in later if s["input"] == none[s["doc_id"]]["input"]]
+    assert same_prompt and all(s["resps"] == none[s["doc_id"]]["resps"] for s in same_prompt)
+    reference = [json.loads(x) for x in (root / "reference" / "chains.jsonl").read_text()
+                 .splitlines()]
+    assert all(r["masked"] for r in reference if r["condition"] != "hierarchy/none")
+
+
 def _check_hierarchy(run: Path, samples: str, results: dict) -> None:
     """Chains feed the model's own answers forward; only later evaluated steps are scored."""
     chain = [json.loads(x) for x in (run / "chains.jsonl").read_text().splitlines()]
@@ -206,3 +241,6 @@ def _check_hierarchy(run: Path, samples: str, results: dict) -> None:
     assert hier and all(r["function"] in LATER for r in hier)
     assert all(r["doc_id"].rsplit("-s", 1)[1] != "0" for r in hier)
     assert results["hierarchy"] and all(r["masked"] not in LATER for r in results["hierarchy"])
+    controls = {r["condition"] for r in chain if "/random/" in r["condition"]}
+    assert len(controls) == len(results["hierarchy"]) * 2  # two random draws per masked function
+    assert all("random_mean" in r and "p_holm" in r for r in results["hierarchy"])

@@ -7,13 +7,17 @@ import pytest
 from scipy import stats as sps
 
 from cogvision.errors import UsageError
-from cogvision.harness.experiments import (
-    ExperimentConfig,
-    HeadSets,
+from cogvision.harness.analyses import (
     analyze_before_after,
     analyze_cross,
     analyze_dose,
+    analyze_hierarchy,
     analyze_masking,
+    analyze_patch,
+)
+from cogvision.harness.experiments import (
+    ExperimentConfig,
+    HeadSets,
     build_conditions,
     donor_for,
     ranked_heads,
@@ -64,6 +68,14 @@ def test_conditions_of_every_experiment() -> None:
         "Decision",
     )
     assert {c.specs[0].kind for c in by_exp["patch"]} == {"patch_random", "patch_mean"}
+    assert len(by_exp["patch"]) == 3 * 2 * (1 + 3)  # functional + one random draw per seed
+    patched = {c.name: c for c in by_exp["patch"]}
+    top = patched["patch/Math/patch_mean"].specs[0]
+    for seed in range(3):
+        control = patched[f"patch/Math/patch_mean/random/{seed}"].specs[0]
+        assert control.source == top.source == "Inference" and control.seed == top.seed
+        assert len(control.heads) == len(top.heads) and not set(control.heads) & set(top.heads)
+        assert control.heads == tuple(str(h) for h in _sets().random("Math", 0.1, seed))
     assert by_exp["steer"][0].specs[0].alpha == 15.0
     assert all(s.scope == "generated" for c in conditions for s in c.specs)
     functional = next(c for c in conditions if c.name == "masking/Math/functional")
@@ -130,6 +142,59 @@ def test_dose_cross_and_before_after() -> None:
     steer = analyze_before_after(conditions, acc, "steer")
     assert [r["function"] for r in steer] == ["A", "B"]
     assert all(r["delta"] == r["after"] - r["before"] for r in steer)
+
+
+def test_patch_analysis_against_random_heads() -> None:
+    cfg = ExperimentConfig(experiments=["patch"], seeds=3)
+    sets = HeadSets({f: np.random.default_rng(3).random((2, 5)) for f in ("A", "B")})
+    conditions = build_conditions(sets, cfg)
+    acc = {("baseline", "A"): 90.0, ("baseline", "B"): 80.0}
+    random = {"patch_random": [85.0, 88.0, 80.0], "patch_mean": [70.0, 75.0, 79.0]}
+    after = {("A", "patch_random"): 20.0, ("A", "patch_mean"): 30.0,
+             ("B", "patch_random"): 78.0, ("B", "patch_mean"): 76.0}
+    for (f, kind), value in after.items():
+        acc[(f"patch/{f}/{kind}", f)] = value
+        for s, v in enumerate(random[kind]):
+            acc[(f"patch/{f}/{kind}/random/{s}", f)] = v
+    rows = analyze_patch(conditions, acc, cfg)
+    assert [(r["function"], r["group"], r["donor"]) for r in rows] == [
+        ("A", "patch_random", "B"), ("A", "patch_mean", "B"),
+        ("B", "patch_random", "A"), ("B", "patch_mean", "A"),
+    ]
+    for row in rows:
+        values = random[row["group"]]
+        assert row["after"] == after[(row["function"], row["group"])]
+        assert row["delta"] == row["after"] - row["before"]
+        assert row["random_mean"] == pytest.approx(np.mean(values))
+        assert row["random_std"] == pytest.approx(np.std(values, ddof=1))
+        assert row["p"] == pytest.approx(float(sps.ttest_1samp(values, row["after"]).pvalue))
+    assert [r["p_holm"] for r in rows] == pytest.approx(holm([r["p"] for r in rows]))
+    assert rows[0]["significant"] and not rows[2]["significant"]
+
+
+def test_hierarchy_analysis_against_random_heads() -> None:
+    cfg = ExperimentConfig(experiments=["hierarchy"], seeds=2,
+                           hierarchy_evaluated=["Math"])
+    sets = HeadSets({f: np.random.default_rng(4).random((2, 5)) for f in ("Vision", "Math")})
+    conditions = build_conditions(sets, cfg)
+    names = [c.name for c in conditions if c.meta["experiment"] == "hierarchy"]
+    assert names == ["hierarchy/none", "hierarchy/Vision", "hierarchy/Vision/random/0",
+                     "hierarchy/Vision/random/1"]
+    assert all(c.functions == ("Math",) for c in conditions if c.name in names)
+    # four later steps; the unmasked chain got d0-d2 right, so d3 is never counted
+    right = {"hierarchy/none": [1, 1, 1, 0], "hierarchy/Vision": [0, 0, 1, 1],
+             "hierarchy/Vision/random/0": [1, 1, 0, 1], "hierarchy/Vision/random/1": [1, 1, 1, 0]}
+    samples = [{"experiment": "hierarchy", "condition": name, "doc_id": f"d{k}", "em": float(v)}
+               for name, values in right.items() for k, v in enumerate(values)]
+    samples.append({"experiment": "masking", "condition": "hierarchy/Vision", "doc_id": "d0",
+                    "em": 1.0})  # other experiments do not count
+    (row,) = analyze_hierarchy(samples, "em", conditions, cfg)
+    assert row["masked"] == "Vision" and row["originally_correct"] == 3
+    assert row["accuracy"] == pytest.approx(100 / 3)
+    assert row["random_mean"] == pytest.approx((200 / 3 + 100) / 2)
+    random = [200 / 3, 100.0]
+    assert row["p"] == pytest.approx(float(sps.ttest_1samp(random, 100 / 3).pvalue))
+    assert row["p_holm"] == pytest.approx(row["p"])  # a family of one
 
 
 def test_layer_matched_random_control() -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cogvision.harness.analyses import analyze_masking
 from cogvision.harness.eval_markdown import write_report
 from cogvision.harness.eval_plots import key_caption, plot_cross, short_labels
 from cogvision.harness.eval_report import analyze, baseline_metrics, lenient_metric_warning
-from cogvision.harness.experiments import ExperimentConfig, HeadSets, analyze_masking
+from cogvision.harness.experiments import ExperimentConfig, HeadSets
 from cogvision.harness.experiments import build_conditions as build
 from cogvision.harness.plan import condition_json
 from cogvision.harness.specificity import function_specificity, specificity_table
