@@ -185,6 +185,7 @@ def analyze_hierarchy(
         random = [accuracy(f"{c.name}/random/{seed}") for seed in _seeds(cfg)]
         row: dict[str, Any] = {
             "masked": c.meta["masked"],
+            "steps": c.meta.get("steps", "all"),
             "originally_correct": len(right),
             "accuracy": functional,
         }

@@ -141,8 +141,13 @@ def _hierarchy_section(results: dict[str, Any]) -> str:
     ]
     headers = ["masked function", "originally correct", "functional heads masked",
                "random heads masked", "p", "p (Holm)"]
+    early = any(r.get("steps") == "early" for r in hier)
+    scope = ("Heads masked only on the masked function's own steps (`hierarchy_steps=early`): a "
+             "later step can fail only through the earlier answers fed forward.\n\n" if early
+             else "Heads masked on every step of the chain, the evaluated later steps too "
+             "(`hierarchy_steps=early` separates what is fed forward).\n\n")
     return ("## Hierarchy (own answers fed forward; later Math/Decision/Inference "
-            "sub-questions the unmasked chain got right)\n\n"
+            "sub-questions the unmasked chain got right)\n\n" + scope
             + _table(headers, rows) + _control_notes(hier, results))
 
 

@@ -118,6 +118,7 @@ def test_reference_run_outputs(setup) -> None:
         "## Activation patching",
         "## FHI/CCR",
         "## Hierarchy",
+        "Heads masked on every step of the chain",
         "## Downstream",
         "## Function specificity",
         "| function | integrated_accuracy (primary) | exact_match |",
@@ -201,6 +202,8 @@ def test_hierarchy_masks_only_early_steps(setup) -> None:
     assert summary.finished
     results = json.loads((out / "results.json").read_text())
     assert results["heads"] == {}  # no masking experiment; the selection is still recorded
+    assert all(r["steps"] == "early" for r in results["hierarchy"])
+    assert "only on the masked function's own steps" in (out / "report.md").read_text()
     reference = json.loads((root / "reference" / "results.json").read_text())
     assert results["selected"] == reference["selected"] and results["selected"]
     assert all(reference["heads"][f"masking/{f}/functional"] == heads

@@ -189,7 +189,7 @@ def test_hierarchy_analysis_against_random_heads() -> None:
     samples.append({"experiment": "masking", "condition": "hierarchy/Vision", "doc_id": "d0",
                     "em": 1.0})  # other experiments do not count
     (row,) = analyze_hierarchy(samples, "em", conditions, cfg)
-    assert row["masked"] == "Vision" and row["originally_correct"] == 3
+    assert row["masked"] == "Vision" and row["originally_correct"] == 3 and row["steps"] == "all"
     assert row["accuracy"] == pytest.approx(100 / 3)
     assert row["random_mean"] == pytest.approx((200 / 3 + 100) / 2)
     random = [200 / 3, 100.0]
