@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from cogvision.errors import LLMError
+from cogvision.harness.judge import LLMJudge
 from cogvision.harness.score import (
     EmbeddingCosine,
     IntegratedAccuracy,
-    LLMJudge,
     Sample,
     build_metric,
     score_samples,

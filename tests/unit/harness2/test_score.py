@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cogvision.errors import UsageError
+from cogvision.harness.judge import parse_verdict
 from cogvision.harness.score import (
     Bleu,
     ExactMatch,
@@ -19,7 +20,6 @@ from cogvision.harness.score import (
     exact_match,
     lcs_length,
     normalize_answer,
-    parse_verdict,
     rouge_l,
     score_samples,
     sentence_bleu,
