@@ -1,6 +1,7 @@
 """Markdown tables of a ``cogvision eval`` run on the organism: probes next to the lexical baseline,
 functional heads, masking (functional vs random vs lowest, Welch + Holm), cross-function matrix and
-function specificity (:mod:`cogvision.harness.specificity`)."""
+function specificity (:mod:`cogvision.harness.specificity`), dose-response, steering, and patching
+and hierarchy against random heads."""
 
 from __future__ import annotations
 
@@ -25,24 +26,33 @@ def _p(row: dict[str, Any], key: str) -> str:
 
 def probe_table(probe: dict[str, Any], heads: dict[str, list[str]]) -> str:
     """Best head, its validation accuracy, the lexical baseline (and chance, for answer probes),
-    and the heads selected for masking."""
+    and the heads selected (``heads``: function -> heads, as ``results.json["selected"]``, or
+    the masking conditions' ``results.json["heads"]`` of runs before it existed)."""
     headers, rows = probe_rows(probe)
     lines = ["| " + " | ".join([*headers, "functional heads"]) + " |",
              "|" + "---|" * (len(headers) + 1)]
     for f, best, *scores in rows:
-        chosen = " ".join(heads.get(f"masking/{f}/functional", [])) or "-"
+        chosen = " ".join(heads.get(f, heads.get(f"masking/{f}/functional", []))) or "-"
         lines.append("| " + " | ".join([f, best, *(_f(v, 3) for v in scores), chosen]) + " |")
     return "\n".join(lines)
 
 
+def _md(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of already formatted cells."""
+    return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+                      *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def _random(r: dict[str, Any]) -> str:
+    return f"{_f(r.get('random_mean'))} ± {_f(r.get('random_std'))}"
+
+
 def masking_table(results: dict[str, Any]) -> str:
-    lines = ["| function | baseline | functional | lowest | random (mean ± std) | gap | p | "
-             "p (Holm) |", "|---|---|---|---|---|---|---|---|"]
-    for m in results["masking"]:
-        lines.append(f"| {m['function']} | {_f(m['baseline'])} | {_f(m['functional'])} | "
-                     f"{_f(m.get('lowest'))} | {_f(m['random_mean'])} ± {_f(m['random_std'])} | "
-                     f"{_f(m['gap'])} | {_p(m, 'p')} | {_p(m, 'p_holm')} |")
-    return "\n".join(lines)
+    return _md(["function", "baseline", "functional", "lowest", "random (mean ± std)", "gap", "p",
+                "p (Holm)"],
+               [[m["function"], _f(m["baseline"]), _f(m["functional"]), _f(m.get("lowest")),
+                 _random(m), _f(m["gap"]), _p(m, "p"), _p(m, "p_holm")]
+                for m in results["masking"]])
 
 
 def cross_table(results: dict[str, Any]) -> str:
@@ -81,6 +91,23 @@ def steer_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def patch_table(results: dict[str, Any]) -> str:
+    """Patched functional heads against as many random heads patched from the same donor."""
+    return _md(["function", "patched with", "donor", "before", "functional heads",
+                "random heads (mean ± std)", "p", "p (Holm)"],
+               [[r["function"], r["group"], r["donor"], _f(r["before"]), _f(r["after"]),
+                 _random(r), _p(r, "p"), _p(r, "p_holm")] for r in results["patch"]])
+
+
+def hierarchy_table(results: dict[str, Any]) -> str:
+    """Later steps the unmasked chain got right, with functional or random heads masked."""
+    return _md(["masked function", "steps masked", "originally correct", "functional heads",
+                "random heads (mean ± std)", "p", "p (Holm)"],
+               [[r["masked"], r.get("steps", "all"), str(r["originally_correct"]),
+                 _f(r["accuracy"]), _random(r), _p(r, "p"), _p(r, "p_holm")]
+                for r in results["hierarchy"]])
+
+
 def harness_summary(run: str | Path) -> str:
     """All tables of one run folder as Markdown."""
     run = Path(run)
@@ -91,10 +118,10 @@ def harness_summary(run: str | Path) -> str:
              f"`{probe['method']}` of the {probe.get('target', 'function')} at "
              f"`{probe['position']}`.",
              "", "Probes (train split; validation accuracy) and the heads selected:", "",
-             probe_table(probe, results["heads"]), "",
-             f"Masking on the test split (random control `"
-             f"{random_control(results)}`):", "",
-             masking_table(results)]
+             probe_table(probe, results.get("selected") or results["heads"])]
+    if results.get("masking"):
+        parts += ["", f"Masking on the test split (random control `{random_control(results)}`):",
+                  "", masking_table(results)]
     if results.get("cross"):
         rows = results.get("specificity") or function_specificity(results["cross"])
         parts += ["", "Cross-function matrix (accuracy, %):", "", cross_table(results), "",
@@ -104,6 +131,12 @@ def harness_summary(run: str | Path) -> str:
                   "heads masked, top-ranked by the function's probe):", "", dose_table(results)]
     if results.get("steer"):
         parts += ["", "Steering:", "", steer_table(results)]
+    if results.get("patch"):
+        parts += ["", "Activation patching against random heads patched from the same donor:", "",
+                  patch_table(results)]
+    if results.get("hierarchy"):
+        parts += ["", "Hierarchy (later Math / Decision / Inference steps the unmasked chain got "
+                  "right):", "", hierarchy_table(results)]
     return "\n".join(parts) + "\n"
 
 

@@ -236,6 +236,32 @@ def test_organism_probe_table_has_chance_only_for_answer_probes() -> None:
     assert "| B | - | - | - | - | - |" in table
 
 
+def test_organism_summary_of_a_patch_and_hierarchy_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A run without masking: heads from ``selected``, patch and hierarchy rows beside random
+    heads, a hierarchy row without variance undecided."""
+    from cogvision.organism.report import harness_summary
+
+    probe = {"functions": ["A"], "best_head": {"A": "L1H0"}, "best_score": {"A": 0.9},
+             "lexical_accuracy": {"A": 0.5}, "method": "logistic", "position": "last_prompt"}
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "probe.json").write_text(json.dumps(probe))
+    patch = {"function": "A", "group": "patch_mean", "donor": "B", "before": 100.0, "after": 20.0,
+             "random_mean": 97.0, "random_std": 1.5, "p": 1e-6, "p_holm": 2e-6,
+             "degenerate": False}
+    hier = {"masked": "A", "steps": "early", "originally_correct": 77, "accuracy": 97.4,
+            "random_mean": 100.0, "random_std": 0.0, "p": 0.0, "p_holm": None,
+            "degenerate": True}
+    results = {"summary": {"primary_metric": "exact_match", "test_subquestions": 10},
+               "heads": {}, "selected": {"A": ["L1H0", "L2H0"]}, "patch": [patch],
+               "hierarchy": [hier]}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    text = harness_summary(tmp_path)
+    assert "| A | L1H0 | 0.900 | 0.500 | L1H0 L2H0 |" in text and "Masking" not in text
+    assert "| A | patch_mean | B | 100.0 | 20.0 | 97.0 ± 1.5 | 0.0000 | 0.0000 |" in text
+    assert (f"| A | early | 77 | 97.4 | 100.0 ± 0.0 | {NO_VARIANCE} | {NO_VARIANCE} |"
+            in text)
+
+
 def test_masking_section_names_a_layer_matched_control() -> None:
     from cogvision.harness.eval_markdown import _masking_section
 
