@@ -225,6 +225,16 @@ def test_hierarchy_masks_only_early_steps(setup) -> None:
     reference = [json.loads(x) for x in (root / "reference" / "chains.jsonl").read_text()
                  .splitlines()]
     assert all(r["masked"] for r in reference if r["condition"] != "hierarchy/none")
+    sharded = root / "early-sharded"  # the split batches depend on the items only
+    for i in range(2):
+        config = {**base, "experiments": experiments, "out": str(sharded), "shard": f"{i}/2"}
+        assert not run_eval(EvalConfig.model_validate(config)).finished
+    assert merge(sharded).finished
+    mine = [json.loads(x) for x in (sharded / "samples.jsonl").read_text().splitlines()]
+    assert [(r["condition"], r["doc_id"], r["resps"]) for r in mine] == [
+        (r["condition"], r["doc_id"], r["resps"]) for r in samples]
+    merged = json.loads((sharded / "results.json").read_text())["hierarchy"]
+    assert [pytest.approx(r, abs=1e-5) for r in results["hierarchy"]] == merged
 
 
 def _check_hierarchy(run: Path, samples: str, results: dict) -> None:
