@@ -207,8 +207,13 @@ def lenient_metric_warning(
 
 
 def analyze(
-    plan: dict[str, Any], acc: dict[tuple[str, str], float], experiments: Any
+    plan: dict[str, Any],
+    acc: dict[tuple[str, str], float],
+    experiments: Any,
+    samples: Sequence[dict[str, Any]] = (),
+    primary: str = "exact_match",
 ) -> dict[str, Any]:
+    """Every experiment's analysis; hierarchy's reads the scored chain ``samples``."""
     from cogvision.harness.plan import condition_from_json
 
     conditions = [condition_from_json(c) for c in plan["conditions"]]
@@ -228,6 +233,8 @@ def analyze(
     for name in ("steer", "fhi"):
         if name in kinds:
             out[name] = analyze_before_after(conditions, acc, name)
+    if any(s["experiment"] == "hierarchy" for s in samples):
+        out["hierarchy"] = analyze_hierarchy(samples, primary, conditions, experiments)
     if "downstream" in kinds:
         before = acc[("downstream/none", DOWNSTREAM)]
         out["downstream"] = [
@@ -251,14 +258,7 @@ def finalize(
     samples = collect_samples(plan, work, texts, _read_chains(runs))
     score_all(samples, build_metrics(config.scoring, out))
     acc = accuracies(samples, config.scoring.primary)
-    analyses = analyze(plan, acc, config.experiments)
-    if any(s["experiment"] == "hierarchy" for s in samples):
-        from cogvision.harness.plan import condition_from_json
-
-        conditions = [condition_from_json(c) for c in plan["conditions"]]
-        analyses["hierarchy"] = analyze_hierarchy(
-            samples, config.scoring.primary, conditions, config.experiments
-        )
+    analyses = analyze(plan, acc, config.experiments, samples, config.scoring.primary)
     by_metric = baseline_metrics(samples, config.scoring.metrics)
     analyses["baseline_metrics"] = by_metric
     analyses["metric_warning"] = lenient_metric_warning(by_metric, config.scoring.primary)

@@ -150,15 +150,17 @@ def _random_conditions(
     fraction: float,
     prefix: str,
     meta: dict[str, Any],
+    evaluated: tuple[str, ...] | None = None,
 ) -> list[Condition]:
-    """One condition per seed masking as many random heads as ``fraction`` selects for ``f``."""
+    """One condition per seed masking as many random heads as ``fraction`` selects for ``f``,
+    evaluated on ``f`` (or on ``evaluated``)."""
     out = []
     for s in range(cfg.seeds):
         seed = cfg.seed + s
         heads = sets.random(f, fraction, seed, cfg.random_control)
         spec = _mask(heads, cfg, f"random:{f}", seed=seed)
         group = meta | {"group": "random", "seed": seed}
-        out.append(Condition(f"{prefix}/random/{seed}", (spec,), (f,), group))
+        out.append(Condition(f"{prefix}/random/{seed}", (spec,), evaluated or (f,), group))
     return out
 
 
@@ -292,12 +294,8 @@ def hierarchy_conditions(sets: HeadSets, cfg: ExperimentConfig) -> list[Conditio
         spec = _mask(sets.functional(f, cfg.top_fraction), cfg, f"functional:{f}")
         out.append(Condition(f"hierarchy/{f}", (spec,), evaluated,
                              meta | {"masked": f, "group": "functional"}))
-        for s in range(cfg.seeds):
-            seed = cfg.seed + s
-            heads = sets.random(f, cfg.top_fraction, seed, cfg.random_control)
-            out.append(Condition(f"hierarchy/{f}/random/{seed}",
-                                 (_mask(heads, cfg, f"random:{f}", seed=seed),), evaluated,
-                                 meta | {"masked": f, "group": "random", "seed": seed}))
+        out.extend(_random_conditions(sets, cfg, f, cfg.top_fraction, f"hierarchy/{f}",
+                                      meta | {"masked": f}, evaluated))
     return out
 
 
