@@ -31,25 +31,30 @@ def train_cmd(
     pre-train its vision side on per-patch attributes, train it on the synthetic sub-questions in
     the harness's prompt format on CPU, and score it per function on held-out scenes.
 
-    The defaults train the shipped organism (models/organism-cogvision, seed 0) in about 57
-    minutes on 2 CPU cores. -C options (recorded in the manifest): steps, lr, init_from, threads,
-    ...; a few of them:
+    The defaults train the shipped organism (models/organism-cogvision, seed 0) in 73 minutes on
+    2 CPU cores of a slow machine: pass --minutes 100 so the 60-minute cap does not stop it early.
+    -C options (recorded in the manifest): steps, lr, init_from, threads, ...; a few of them:
 
     -C restart_steps=4000: a second stage in the same run (as a second run with -C init_from).
 
     -C pack=160: packed batches, the same loss on a third fewer tokens (0: one padded row each).
 
-    -C drill_mix=0.25 -C drill_batch=16 -C drill_positions=9: drills (~19 steps per scene).
+    -C drill_mix=0.25 -C drill_batch=16 -C drill_positions=9 -C drill_counts=3: drills (many
+    position and count steps about one scene).
 
     -C lookup_weight=0.25: supervise head L1H0's look-up of the object each question names.
 
     -C chain_weight=0.25: supervise head L2H0's look-up of objects reached through the steps
     ("that hexagon", "the object directly below it", each object of a listed answer).
 
+    -C tally_weight=0.25 -C tally_readout_weight=0.25: supervise head L1H2's attention from a
+    count's answer to every image token, and read the scene's colour and shape counts from its
+    output.
+
     -C count_weight=0.25: supervise head L1H1's attention from a count's answer to the objects
     counted and the first token (the sink whose weight tells the count; default 0: off).
 
-    Example: cogvision organism train --out work/organism --seed 0
+    Example: cogvision organism train --out work/organism --seed 0 --minutes 100
     """
     from cogvision.config import resolve
     from cogvision.organism.config import TrainConfig

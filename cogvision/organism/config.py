@@ -14,9 +14,11 @@ from cogvision.sources.synth import SceneOptions
 class TrainConfig(BaseModel):
     """Options of ``cogvision organism train`` (recorded in the manifest). The defaults are the
     shipped organism's recipe: two stages in one run (5,000 + ``restart_steps`` 4,000 steps) on two
-    threads, packed batches, position drills, and supervised look-up heads L1H0 (named objects)
-    and L2H0 (objects reached through the chain of steps); about 57 minutes on 2 CPU cores.
-    Smaller models must turn off the look-up losses whose heads they lack (``chain_weight=0``)."""
+    threads, packed batches, position and count drills, supervised look-up heads L1H0 (named
+    objects) and L2H0 (objects reached through the chain of steps), and a tally head L1H2 with a
+    read-out of the scene's counts; 73 minutes on 2 CPU cores of the slowest machine measured
+    (``--minutes`` caps it). Smaller models must turn off the look-up losses whose heads they lack
+    (``chain_weight=0``, ``tally_weight=0``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,9 +58,9 @@ class TrainConfig(BaseModel):
     drill_batch: int = Field(default=16, ge=1)
     drill_positions: int = Field(default=9, ge=0, description=(
         "\"In which row and column is ...?\" steps per drill (capped by the scene's objects)."))
-    drill_counts: int = Field(default=0, ge=0, description=(
+    drill_counts: int = Field(default=3, ge=0, description=(
         "Count steps per drill of each kind: over the colour list in context, and by colour or "
-        "shape (cogvision.organism.drills.count_blocks; default 0: none)."))
+        "shape (cogvision.organism.drills.count_blocks; 0: none)."))
     pack: int = Field(default=160, ge=0, description=(
         "Pack a batch's sequences into rows of this many tokens (0: one padded row each); "
         "the same loss on fewer tokens."))
@@ -76,12 +78,12 @@ class TrainConfig(BaseModel):
         "(0: off; see cogvision.organism.lookup)."))
     count_layer: int = Field(default=1, ge=0, description="Decoder layer of the count head.")
     count_head: int = Field(default=1, ge=0, description="Head taught the counted look-ups.")
-    tally_weight: float = Field(default=0.0, ge=0, description=(
+    tally_weight: float = Field(default=0.25, ge=0, description=(
         "Weight of the supervised look-up loss from a count's answer to every image token "
         "(uniform: a histogram of the objects; 0: off; see cogvision.organism.lookup)."))
     tally_layer: int = Field(default=1, ge=0, description="Decoder layer of the tally head.")
     tally_head: int = Field(default=2, ge=0, description="Head taught the tallied look-ups.")
-    tally_readout_weight: float = Field(default=0.0, ge=0, description=(
+    tally_readout_weight: float = Field(default=0.25, ge=0, description=(
         "Weight of a linear read-out of the scene's colour and shape counts from the tally "
         "head's output at each count (0: off; cogvision.organism.lookup.tally_readout_loss)."))
     count_sink: float = Field(default=1.0, gt=0, description=(

@@ -159,7 +159,11 @@ def test_lookup_heads_must_exist() -> None:
         TrainConfig(out="x", n_layers=2)  # the default recipe's chain head needs layer 2
     # A head of a loss that is off is not checked.
     assert TrainConfig(out="x", n_layers=2, chain_weight=0).lookup_losses() == [
+        ("lookup", referents.NAMED, 0.25, 1, 0), ("tally", referents.TALLIED, 0.25, 1, 2)]
+    assert TrainConfig(out="x", n_layers=2, chain_weight=0, tally_weight=0).lookup_losses() == [
         ("lookup", referents.NAMED, 0.25, 1, 0)]
+    with pytest.raises(ValueError, match="tally head L1H2 is outside the decoder's 2 layers x 2"):
+        TrainConfig(out="x", n_layers=2, n_heads=2, chain_weight=0)  # the default tally head
     assert TrainConfig(out="x", lookup_layer=3, lookup_head=7).lookup_head == 7
     assert PromptOptions()  # the prompts the look-ups are computed on
 
@@ -177,7 +181,7 @@ def test_step_loss_adds_the_weighted_lookup_losses(pool: od.Pool, organism) -> N
     assert named is not None and chained is not None and counted is not None
     assert tallied is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
-                         chain_weight=0)
+                         chain_weight=0, tally_weight=0, tally_readout_weight=0)
     heads = aux_heads(config)
     model.eval()
     with torch.no_grad():
@@ -385,7 +389,8 @@ def readout_case(pool: od.Pool, model: Any, processor: Any, kind: int, weight: s
     rows = ol.of_kind(batch.lookups, kind)
     assert rows is not None
     config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
-                         chain_weight=0).model_copy(update={weight: 0.5})
+                         chain_weight=0, tally_weight=0,
+                         tally_readout_weight=0).model_copy(update={weight: 0.5})
     heads = aux_heads(config)
     model.eval()
     with torch.no_grad():
