@@ -61,6 +61,9 @@ class TrainConfig(BaseModel):
     drill_counts: int = Field(default=3, ge=0, description=(
         "Count steps per drill of each kind: over the colour list in context, and by colour or "
         "shape (cogvision.organism.drills.count_blocks; 0: none)."))
+    drill_group_counts: float = Field(default=0.0, ge=0, le=1, description=(
+        "Share of the drills' list-counts that ask about a named colour group's members, as "
+        "the benchmark's colour-group program does (0: all random sets of 1-3 colours)."))
     pack: int = Field(default=160, ge=0, description=(
         "Pack a batch's sequences into rows of this many tokens (0: one padded row each); "
         "the same loss on fewer tokens."))

@@ -19,6 +19,7 @@ from cogvision.organism.referents import ALL_COLOURS
 from cogvision.sources.synth import TEMPLATES
 from cogvision.sources.synth.programs import function_label, listing, plural, pos
 from cogvision.sources.synth.scenes import COLOURS, Scene
+from cogvision.sources.synth.templates_knowledge import COLOUR_GROUPS
 
 CELL_QUESTIONS = (
     ("What colour is the object at {cell}?", lambda o: o.colour),
@@ -32,22 +33,31 @@ DRILL_POSITIONS = 3
 """Default number of "In which row and column is ...?" steps per drill."""
 
 
-def count_blocks(scene: Scene, variant: str, rng: np.random.Generator, counts: int
-                 ) -> list[list[tuple[str, str, str]]]:
+def count_blocks(scene: Scene, variant: str, rng: np.random.Generator, counts: int,
+                 groups: float = 0.0) -> list[list[tuple[str, str, str]]]:
     """Count steps about ``scene`` in the templates' wording: one block of the colour list
     followed by ``counts`` "How many of those colours are <1-3 colours>?" steps (a count over the
     list in context), and ``counts`` one-step blocks "How many <colour> objects are there?" /
     "How many <shape>s are there?". Each asks about the colour or shape of an object drawn at
     random (a list-count adds 0-2 random colours), so large counts come up as often as the scene
     allows: the benchmark's own count questions are mostly about colours with 0-2 objects.
-    ``counts`` = 0 gives no blocks and draws nothing from ``rng``."""
+    With ``groups`` > 0, that share of the list-counts asks about a named colour group's members
+    instead (``COLOUR_GROUPS``, the three-colour sets of the benchmark's colour-group program).
+    ``counts`` = 0 gives no blocks and draws nothing from ``rng``; ``groups`` = 0 draws what
+    it drew before the option existed."""
     if counts <= 0:
         return []
     colours = [o.colour for o in scene.objects]
     count = function_label(variant, "count")
     listed = [(ALL_COLOURS, listing(colours), function_label(variant, "attribute"))]
     names = list(COLOURS)
+    group_sets = list(COLOUR_GROUPS.values())
     for _ in range(counts):
+        if groups > 0 and rng.random() < groups:
+            chosen = list(group_sets[int(rng.integers(len(group_sets)))])
+            listed.append((f"How many of those colours are {listing(chosen)}?",
+                           str(sum(c in chosen for c in colours)), count))
+            continue
         chosen = [colours[int(rng.integers(len(colours)))]]
         for k in rng.permutation(len(names))[:int(rng.integers(0, 3))]:
             if names[int(k)] not in chosen:
@@ -67,14 +77,15 @@ def count_blocks(scene: Scene, variant: str, rng: np.random.Generator, counts: i
 
 
 def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Generator,
-               *, programs: int = 3, positions: int = DRILL_POSITIONS, counts: int = 0
-               ) -> MainItem:
+               *, programs: int = 3, positions: int = DRILL_POSITIONS, counts: int = 0,
+               groups: float = 0.0) -> MainItem:
     """A drill about ``scene`` in harness format (see the module docstring).
 
     Blocks, shuffled: ``programs`` random templates' programs that fit the scene (steps kept
     together, so "it" and "that hexagon" keep their antecedents), one look-up per occupied cell
     (colour, shape, or shape and size, at random) and ``positions`` "In which row and column is
-    <ref>?" steps, and with ``counts`` > 0 the count blocks of ``count_blocks``; at most
+    <ref>?" steps, and with ``counts`` > 0 the count blocks of ``count_blocks`` (``groups``: its
+    share of colour-group list-counts); at most
     ``MAX_DRILL_STEPS`` steps, the last one asked as the sub-question.
     """
     blocks: list[list[tuple[str, str, str]]] = []
@@ -95,7 +106,8 @@ def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Genera
         obj = scene.objects[int(k)]
         blocks.append([(f"In which row and column is {scene.ref(obj)}?", pos(obj),
                         function_label(variant, "position"))])
-    blocks.extend(count_blocks(scene, variant, rng, counts))  # drawn last: counts=0 draws none
+    # drawn last: counts=0 draws none
+    blocks.extend(count_blocks(scene, variant, rng, counts, groups))
     steps: list[tuple[str, str, str]] = []
     for k in rng.permutation(len(blocks)):
         if len(steps) + len(blocks[int(k)]) <= MAX_DRILL_STEPS:
@@ -110,18 +122,19 @@ def drill_item(item: MainItem, scene: Scene, variant: str, rng: np.random.Genera
 
 def encode_drills(processor: object, pool: Pool, variant: str, *, n_image: int, seed: int,
                   per_item: int = 1, positions: int = DRILL_POSITIONS, counts: int = 0,
-                  prompt_options: PromptOptions | None = None, lookups: bool = False,
+                  groups: float = 0.0, prompt_options: PromptOptions | None = None,
+                  lookups: bool = False,
                   ) -> list[Sequence_]:
     """``per_item`` drills per scene of ``pool`` (every answer learned), drawn from ``seed``, each
-    with ``positions`` position look-ups and ``counts`` count steps of each kind (see
-    ``drill_item``)."""
+    with ``positions`` position look-ups and ``counts`` count steps of each kind, ``groups`` of
+    the list-counts about a colour group (see ``drill_item``)."""
     options = prompt_options or PromptOptions()
     out = []
     for i, (item, scene) in enumerate(zip(pool.items, pool.scenes, strict=True)):
         rng = np.random.default_rng([seed, i])
         for _ in range(per_item):
             drill = drill_item(item, scene, variant, rng, positions=positions,
-                               counts=counts)
+                               counts=counts, groups=groups)
             out.append(encode_sub(processor, drill, drill.subs[0], i, n_image=n_image,
                                   prompt_options=options, dense=True,
                                   scene=scene if lookups else None))

@@ -318,7 +318,7 @@ def encode_pools(processor: Any, pools: Pools, config: TrainConfig) -> None:
         pools.drill_seqs = encode_drills(
             processor, pools.full, config.variant, n_image=n_image,
             seed=config.seed * 10 + POOL_SEED_OFFSET["drill"], positions=config.drill_positions,
-            counts=config.drill_counts, lookups=lookups)
+            counts=config.drill_counts, groups=config.drill_group_counts, lookups=lookups)
 
 
 def aux_heads(config: TrainConfig) -> AuxHeads:

@@ -16,6 +16,7 @@ from cogvision.organism import data as od
 from cogvision.organism import drills, referents
 from cogvision.sources.synth import build_benchmark
 from cogvision.sources.synth.scenes import Scene, SceneObject
+from cogvision.sources.synth.templates_knowledge import COLOUR_GROUPS
 
 
 def test_pool_equals_the_benchmark_as_the_harness_reads_it(tmp_path: Path) -> None:
@@ -224,3 +225,16 @@ def test_drill_count_blocks_count_the_scene_and_the_listed_colours(pool: od.Pool
             expected = (colours.count(word) if question.endswith(" objects are there?")
                         else sum(f"{o.shape}s" == word for o in scene.objects))
             assert answer == str(expected), question
+
+
+def test_drill_group_counts_ask_the_colour_groups_and_count_the_listed_colours(
+        pool: od.Pool) -> None:
+    groups = {", ".join(members) for members in COLOUR_GROUPS.values()}
+    for i, scene in enumerate(pool.scenes):
+        listed, *_ = drills.count_blocks(scene, "cogvision", np.random.default_rng([5, i]), 4, 1.0)
+        colours = [o.colour for o in scene.objects]
+        assert listed[0][:2] == (referents.ALL_COLOURS, ", ".join(colours))
+        for question, answer, _ in listed[1:]:
+            chosen = question.removeprefix("How many of those colours are ").rstrip("?")
+            assert chosen in groups
+            assert answer == str(sum(c in chosen.split(", ") for c in colours))
