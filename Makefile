@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_PIN := torch==2.13.0
 LABEL_STUDIO_PIN := label-studio==1.23.2
+# Label Studio 1.23.2 calls sentry_sdk.init(send_default_pii=...), which sentry-sdk 3 refuses.
+LABEL_STUDIO_DEPS := 'sentry-sdk>=2,<3'
 DEMO_DIR ?= work/demo
 
 .PHONY: demo test install install-labelstudio install-browser lint schemas clean
@@ -23,10 +25,10 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # Label Studio pins openai<2 and pyarrow<25, so it lives in its own virtual environment.
-$(LS_VENV)/.installed:
+$(LS_VENV)/.installed: Makefile
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LS_VENV)/bin/python -m pip install -q $(LABEL_STUDIO_PIN)
+	$(LS_VENV)/bin/python -m pip install -q $(LABEL_STUDIO_PIN) $(LABEL_STUDIO_DEPS)
 	touch $@
 
 install-labelstudio: $(LS_VENV)/.installed
