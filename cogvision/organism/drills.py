@@ -55,13 +55,11 @@ def count_blocks(scene: Scene, variant: str, rng: np.random.Generator, counts: i
     for _ in range(counts):
         if groups > 0 and rng.random() < groups:
             chosen = list(group_sets[int(rng.integers(len(group_sets)))])
-            listed.append((f"How many of those colours are {listing(chosen)}?",
-                           str(sum(c in chosen for c in colours)), count))
-            continue
-        chosen = [colours[int(rng.integers(len(colours)))]]
-        for k in rng.permutation(len(names))[:int(rng.integers(0, 3))]:
-            if names[int(k)] not in chosen:
-                chosen.append(names[int(k)])
+        else:
+            chosen = [colours[int(rng.integers(len(colours)))]]
+            for k in rng.permutation(len(names))[:int(rng.integers(0, 3))]:
+                if names[int(k)] not in chosen:
+                    chosen.append(names[int(k)])
         listed.append((f"How many of those colours are {listing(chosen)}?",
                        str(sum(c in chosen for c in colours)), count))
     blocks = [listed]
