@@ -54,6 +54,11 @@ def train_cmd(
     -C count_weight=0.25: supervise head L1H1's attention from a count's answer to the objects
     counted and the first token (the sink whose weight tells the count; default 0: off).
 
+    -C members_weight=0.25 -C members_count_weight=0.5 -C members_readout_weight=0.5: supervise
+    each step of "How many of those colours are <colours>?" (head L2H1 from the answer to the
+    colour words, each word's count, the sum from L2H1's output; default 0: off; they did not
+    raise counting in session 18's fine-tunes, benchmarks/organism.md).
+
     Example: cogvision organism train --out work/organism --seed 0 --minutes 100
     """
     from cogvision.config import resolve

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cogvision.organism import data as od
 from cogvision.organism.model import OrganismSpec
-from cogvision.organism.referents import CHAINED, COUNTED, NAMED, TALLIED
+from cogvision.organism.referents import CHAINED, COUNTED, MEMBERS, NAMED, TALLIED
 from cogvision.sources.synth import SceneOptions
 
 
@@ -97,6 +97,20 @@ class TrainConfig(BaseModel):
         "Weight of a linear read-out of each count's answer from the count head's output at the "
         "count (0: off; the count head is taught by it even with count_weight=0; "
         "cogvision.organism.lookup.count_readout_loss)."))
+    members_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of a supervised look-up from the answer of \"How many of those colours are "
+        "<colours>?\" to the colour words the question names, which also tally the image "
+        "(uniform over every image token, as the tally head does from a count); 0: off "
+        "(cogvision.organism.referents, kinds MEMBERS and MEMBER_TALLY)."))
+    members_layer: int = Field(default=2, ge=0, description="Decoder layer of the members head.")
+    members_readout_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of a linear read-out of a list count's answer from the members head's output "
+        "at its answer (0: off; cogvision.organism.lookup.count_readout_loss)."))
+    members_count_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight of a linear read-out of each colour word's count (the scene's objects of that "
+        "colour) from the members head layer's input at that word (0: off; "
+        "cogvision.organism.lookup.count_readout_loss)."))
+    members_head: int = Field(default=1, ge=0, description="Head taught the members look-ups.")
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=4000, ge=0, description="Steps of a second stage (0: none).")
@@ -109,6 +123,9 @@ class TrainConfig(BaseModel):
             if layer >= self.n_layers or head >= self.n_heads:
                 raise ValueError(f"{name} head L{layer}H{head} is outside the decoder's "
                                  f"{self.n_layers} layers x {self.n_heads} heads")
+        if self.members_count_weight > 0 and self.members_layer >= self.n_layers:
+            raise ValueError(f"members layer {self.members_layer} is outside the decoder's "
+                             f"{self.n_layers} layers")
         taught = [(layer, head) for _, layer, head in self.taught_heads()]
         if len(set(taught)) < len(taught):
             raise ValueError(f"two look-up losses teach the same head: {taught}")
@@ -119,7 +136,9 @@ class TrainConfig(BaseModel):
         every = [("lookup", NAMED, self.lookup_weight, self.lookup_layer, self.lookup_head),
                  ("chain", CHAINED, self.chain_weight, self.chain_layer, self.chain_head),
                  ("count", COUNTED, self.count_weight, self.count_layer, self.count_head),
-                 ("tally", TALLIED, self.tally_weight, self.tally_layer, self.tally_head)]
+                 ("tally", TALLIED, self.tally_weight, self.tally_layer, self.tally_head),
+                 ("members", MEMBERS, self.members_weight, self.members_layer,
+                  self.members_head)]
         return [loss for loss in every if loss[2] > 0]
 
     def taught_heads(self) -> list[tuple[str, int, int]]:

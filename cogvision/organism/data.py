@@ -141,6 +141,19 @@ def _quoted_answer_spans(text: str, sub: SubItem) -> list[tuple[int, int]]:
         cursor = at + len(answer)
     return spans
 
+def _question_starts(text: str, sub: SubItem) -> list[int]:
+    """First character of each step's question in the prompt: the context's ("Qi: ...") and the
+    sub-question's own ("Sub-question: ...")."""
+    found, cursor = [], 0
+    for i, (question, _) in enumerate(sub.context):
+        marker = f"Q{i + 1}: "
+        cursor = text.index(marker + question, cursor) + len(marker)
+        found.append(cursor)
+    marker = "Sub-question: "
+    found.append(text.index(marker + sub.question, cursor) + len(marker))
+    return found
+
+
 def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n_image: int,
                prompt_options: PromptOptions, dense: bool = True,
                scene: Scene | None = None) -> Sequence_:
@@ -164,7 +177,7 @@ def encode_sub(processor: object, item: MainItem, sub: SubItem, index: int, *, n
     # Labels predict token t from tokens < t: the model shifts them itself.
     lookups = () if scene is None else answer_lookups(
         [a for a, _ in quoted] + [len(prompt)], starts, ids,
-        tok.convert_tokens_to_ids(image_token), sub, scene)
+        tok.convert_tokens_to_ids(image_token), sub, scene, _question_starts(text, sub))
     return Sequence_(ids, labels, index, lookups)
 
 

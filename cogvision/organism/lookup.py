@@ -152,11 +152,11 @@ def count_readout_loss(outputs: torch.Tensor, head: int, head_dim: int, readout:
     return functional.cross_entropy(logits, gold), hit
 
 
-def of_kind(lookups: torch.Tensor | None, kind: int) -> torch.Tensor | None:
-    """The look-up rows of one kind (None if there are none)."""
+def of_kind(lookups: torch.Tensor | None, *kinds: int) -> torch.Tensor | None:
+    """The look-up rows of the given kinds (None if there are none)."""
     if lookups is None:
         return None
-    rows = lookups[lookups[:, 4] == kind]
+    rows = lookups[torch.isin(lookups[:, 4], torch.tensor(kinds, device=lookups.device))]
     return rows if len(rows) else None
 
 

@@ -7,6 +7,8 @@ answer and the image token of that object (``answer_lookups``); those are kind `
 "that hexagon" stands for, the object next to it, the object whose cell the answer gives, and each
 object of a listed answer ("What shapes are the red objects?"). Kind ``COUNTED`` is the set of
 objects a count question counts, and kind ``TALLIED`` every image token a count could tally.
+Kinds ``MEMBERS``, ``MEMBER_TALLY``, ``MEMBER_COUNTED`` and ``LISTED`` break "How many of those
+colours are <colours>?" into steps (the colour words the question names, their counts, the sum).
 """
 
 from __future__ import annotations
@@ -41,12 +43,18 @@ def referent_cell(question: str, scene: Scene) -> int | None:
     return cells.pop() if len(cells) == 1 else None
 
 
-NAMED, CHAINED, COUNTED, TALLIED = 0, 1, 2, 3
+NAMED, CHAINED, COUNTED, TALLIED, MEMBERS, MEMBER_TALLY, MEMBER_COUNTED, LISTED = range(8)
 """Look-up kinds: the object a question names; an object reached through the chain of steps;
 the set of objects a count is about (with the sequence's first token as a sink); every image token
 of a count's scene (uniform attention over them sums each object's features, a histogram whose
-entries grow linearly with the count)."""
+entries grow linearly with the count); from the answer of "How many of those colours are
+<colours>?", the colour words the question names; and from each of those words, every image token
+(its tally: the word's own colour count is one entry of that histogram); and from each of
+those words, the sink and the image token of each object of its colour (as ``COUNTED``: the
+word's count is its number of keys less one); and the ``COUNTED`` look-ups of those counts
+again (their answers, for a read-out from the members head)."""
 
+_LIST_COUNT = re.compile(r"How many of those colours are (.+)\?")
 _AT_CELL = re.compile(r"\bat row (\d+), column (\d+)")
 _ANSWER_CELL = re.compile(r"row (\d+), column (\d+)")
 _NEXT_TO_IT = {f"{words} it": step for words, step in (
@@ -59,8 +67,7 @@ _COUNTS = (
     (re.compile(r"How many (\w+)s are there\?"), lambda o, m: o.shape == m[1]),
     (re.compile(r"How many (\w+) (\w+)s are in the image\?"),
      lambda o, m: (o.colour, o.shape) == (m[1], m[2])),
-    (re.compile(r"How many of those colours are (.+)\?"),
-     lambda o, m: o.colour in m[1].split(", ")),
+    (_LIST_COUNT, lambda o, m: o.colour in m[1].split(", ")),
     (re.compile(r"How many objects are in (row|column)s? (\d+)(?: to (\d+))?\?"),
      lambda o, m: int(m[2]) <= 1 + (o.row if m[1] == "row" else o.col) <= int(m[3] or m[2])),
 )
@@ -147,8 +154,25 @@ def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
     return tuple(out)
 
 
+def _member_tokens(question: str, question_at: int, starts: torch.Tensor) -> list[int]:
+    """Token positions of the colour words "How many of those colours are <colours>?" names
+    (``question`` starts at character ``question_at``); none for other questions."""
+    m = _LIST_COUNT.fullmatch(question)
+    if not m:
+        return []
+    tokens, at = [], question_at + m.start(1)
+    for word in m[1].split(", "):
+        token = int(torch.searchsorted(starts, at))
+        if token >= len(starts) or int(starts[token]) != at:
+            raise ValueError(f"colour word {word!r} of {question!r} does not start a token")
+        tokens.append(token)
+        at += len(word) + 2
+    return tokens
+
+
 def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torch.Tensor,
-                   image_token_id: int, sub: SubItem, scene: Scene
+                   image_token_id: int, sub: SubItem, scene: Scene,
+                   question_starts: Sequence[int] | None = None
                    ) -> tuple[tuple[int, int, int], ...]:
     """(query, key, kind) token positions: for every answer of the sequence (quoted ones and the
     final one, starting at characters ``answer_starts``) about objects (``step_referents``), the
@@ -156,16 +180,35 @@ def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torc
     image token of that element's object (``organism.lookup``). A count's answer has one look-up
     per counted object and one from the same query to the sequence's first token (position 0, the
     sink: the head's weight on it tells the count), and kind ``TALLIED`` look-ups from the same
-    query to every image token. ``starts``: each token's first character."""
+    query to every image token. With ``question_starts`` (each step's question's first
+    character), a count "How many of those colours are <colours>?" also has kind ``MEMBERS``
+    look-ups from its query to each colour word of the question, and kinds ``MEMBER_TALLY``
+    (to every image token) and ``MEMBER_COUNTED`` (to the sink and to each object of that
+    colour) from each of those words. ``starts``: each token's first
+    character."""
     image_at = int((ids == image_token_id).nonzero()[0, 0])
     steps = (*sub.context, (sub.question, sub.answer))
     out: list[tuple[int, int, int]] = []
-    for (_, answer), at, (kind, cells) in zip(steps, answer_starts, step_referents(steps, scene),
-                                              strict=True):
+    asked = question_starts if question_starts is not None else [None] * len(steps)
+    for (question, answer), at, question_at, (kind, cells) in zip(
+            steps, answer_starts, asked, step_referents(steps, scene), strict=True):
         if kind == COUNTED:
             query = int(torch.searchsorted(starts, at)) - 1
             out.extend((query, key, kind) for key in (0, *(image_at + cell for cell in cells)))
             out.extend((query, image_at + cell, TALLIED) for cell in range(scene.grid ** 2))
+            listed = _LIST_COUNT.fullmatch(question)
+            if listed and question_at is not None:
+                out.extend((query, key, LISTED)
+                           for key in (0, *(image_at + cell for cell in cells)))
+                colours = listed[1].split(", ")
+                for word, colour in zip(_member_tokens(question, question_at, starts), colours,
+                                        strict=True):
+                    out.append((query, word, MEMBERS))
+                    out.extend((word, image_at + cell, MEMBER_TALLY)
+                               for cell in range(scene.grid ** 2))
+                    out.append((word, 0, MEMBER_COUNTED))
+                    out.extend((word, image_at + cell, MEMBER_COUNTED)
+                               for cell in _cells(scene.where(colour=colour), scene))
             continue
         element_at = at
         elements = answer.split(", ") if len(cells) > 1 else [answer] if cells else []

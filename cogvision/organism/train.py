@@ -17,7 +17,10 @@ and a capped run still yields the last checkpoint):
    counts, and with ``tally_weight`` > 0 head ``tally_head`` of layer ``tally_layer`` from a
    count's answer to every image token alike; ``count_readout_weight`` > 0 adds a linear
    read-out of each count's answer from the count head's output (``count_sink`` weights the
-   sink in that head's target); ``drill_counts`` > 0 adds count steps to the drills.
+   sink in that head's target); with ``members_weight`` > 0 head ``members_head`` of layer
+   ``members_layer`` from the answer of "How many of those colours are <colours>?" to the colour
+   words the question names, each of which the tally head also tallies from;
+   ``drill_counts`` > 0 adds count steps to the drills.
 3. optionally (``restart_steps`` > 0) a second stage, exactly as a second ``organism train --seed
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
@@ -47,7 +50,13 @@ from cogvision.organism import lookup as ol
 from cogvision.organism.config import TrainConfig
 from cogvision.organism.drills import encode_drills
 from cogvision.organism.model import build_organism, describe
-from cogvision.organism.referents import COUNTED, TALLIED
+from cogvision.organism.referents import (
+    COUNTED,
+    LISTED,
+    MEMBER_COUNTED,
+    MEMBER_TALLY,
+    TALLIED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +67,8 @@ POOL_SEED_OFFSET = {"corpus": 0, "easy": 1, "full": 2, "val": 3, "drill": 4}
 class AuxHeads(nn.Module):
     """Linear read-outs of colour / shape / size / row / column from each projected patch token."""
 
-    def __init__(self, d_model: int, grid: int, tally_dim: int = 0, count_dim: int = 0) -> None:
+    def __init__(self, d_model: int, grid: int, tally_dim: int = 0, count_dim: int = 0,
+                 member_dim: int = 0, listed_dim: int = 0) -> None:
         super().__init__()
         sizes = [*od.AUX_CLASSES.values(), grid, grid]
         self.heads = nn.ModuleList(nn.Linear(d_model, n) for n in sizes)
@@ -68,6 +78,10 @@ class AuxHeads(nn.Module):
         self.tally = nn.Linear(tally_dim, histogram) if tally_dim else None
         # the read-out of a count's answer (0 to every cell) from the count head's output
         self.count = nn.Linear(count_dim, grid * grid + 1) if count_dim else None
+        # the read-out of a colour word's count from the members head layer's input at it
+        self.member_count = nn.Linear(member_dim, grid * grid + 1) if member_dim else None
+        # the read-out of a list count's answer from the members head's output
+        self.listed = nn.Linear(listed_dim, grid * grid + 1) if listed_dim else None
 
     def loss(self, feats: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy and per-target accuracy; feats [B, P, d], aux [B, P, 3]."""
@@ -191,22 +205,29 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
     readout = heads.tally if config.tally_readout_weight > 0 else None
     counter = heads.count if config.count_readout_weight > 0 else None
     with ExitStack() as stack:
+        layers = {layer for *_, layer, _ in losses}
+        if heads.member_count is not None:
+            layers.add(config.members_layer)
         seen = {layer: stack.enter_context(ol.capture_attention_inputs(model, layer))
-                for layer in {layer for *_, layer, _ in losses}}
+                for layer in layers}
         said = (stack.enter_context(ol.capture_head_outputs(model, config.tally_layer))
                 if readout is not None else [])
         told = (stack.enter_context(ol.capture_head_outputs(model, config.count_layer))
                 if counter is not None else [])
+        listing = (stack.enter_context(ol.capture_head_outputs(model, config.members_layer))
+                   if heads.listed is not None else [])
         loss, lm, aux = lm_step(model, heads, batch, config.aux_weight)
     parts = {"lm_loss": lm, "aux_loss": aux}
+    # with the members head on, the colour words it looks up tally the image too
+    tallies = (TALLIED, MEMBER_TALLY) if config.members_weight > 0 else (TALLIED,)
     for name, kind, weight, layer, head in losses:
-        rows = ol.of_kind(batch.lookups, kind)
+        rows = ol.of_kind(batch.lookups, *(tallies if kind == TALLIED else (kind,)))
         if rows is not None:
             look, hit = ol.lookup_loss(model, seen[layer][-1], layer, head, rows,
                                        config.count_sink if kind == COUNTED else 1.0)
             loss = loss + weight * look
             parts |= {f"{name}_loss": look.item(), f"{name}_hit": hit}
-    tallied = ol.of_kind(batch.lookups, TALLIED)
+    tallied = ol.of_kind(batch.lookups, *tallies)
     if readout is not None and tallied is not None:
         read = ol.tally_readout_loss(
             said[-1], config.tally_head, ol.attention_module(model, config.tally_layer).head_dim,
@@ -220,6 +241,20 @@ def step_loss(model: Any, heads: AuxHeads, batch: od.Batch, config: TrainConfig
             counter, counted)
         loss = loss + config.count_readout_weight * read
         parts |= {"count_readout_loss": read.item(), "count_readout_hit": hit}
+    listed = ol.of_kind(batch.lookups, LISTED)
+    if heads.listed is not None and listed is not None:
+        read, hit = ol.count_readout_loss(
+            listing[-1], config.members_head,
+            ol.attention_module(model, config.members_layer).head_dim, heads.listed, listed)
+        loss = loss + config.members_readout_weight * read
+        parts |= {"members_readout_loss": read.item(), "members_readout_hit": hit}
+    members = ol.of_kind(batch.lookups, MEMBER_COUNTED)
+    if heads.member_count is not None and members is not None:
+        # the layer's input at each colour word: one "head" as wide as the model
+        read, hit = ol.count_readout_loss(seen[config.members_layer][-1]["hidden_states"], 0,
+                                          config.d_model, heads.member_count, members)
+        loss = loss + config.members_count_weight * read
+        parts |= {"members_count_loss": read.item(), "members_count_hit": hit}
     return loss, parts
 
 
@@ -240,7 +275,8 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
     params = [*model.parameters(), *heads.parameters()]
     groups: list[dict[str, Any]] = [
         {"params": [*model.parameters(), *heads.heads.parameters()]}]
-    for readout in (heads.tally, heads.count):  # fresh read-outs learn at aux_head_lr
+    # fresh read-outs learn at aux_head_lr
+    for readout in (heads.tally, heads.count, heads.member_count, heads.listed):
         if readout is not None:
             groups.append({"params": list(readout.parameters()),
                            "scale": config.aux_head_lr / config.lr})
@@ -328,7 +364,9 @@ def aux_heads(config: TrainConfig) -> AuxHeads:
         head_dim = config.d_model // config.n_heads
         heads = AuxHeads(config.d_model, config.grid,
                          head_dim if config.tally_readout_weight else 0,
-                         head_dim if config.count_readout_weight else 0)
+                         head_dim if config.count_readout_weight else 0,
+                         config.d_model if config.members_count_weight else 0,
+                         head_dim if config.members_readout_weight else 0)
     return heads.to(config.device)
 
 

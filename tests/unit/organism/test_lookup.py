@@ -461,3 +461,109 @@ def batch_item(batch: od.Batch, image: int, pool: od.Pool) -> int:
     """The pool index of the batch's ``image``-th image (matched by its pixels)."""
     pixels = od.pixels(pool.images)
     return int(((pixels - batch.pixel_values[image]).abs().flatten(1).sum(1) == 0).nonzero()[0, 0])
+
+
+def test_members_lookups_point_from_each_list_count_to_the_colour_words_it_names(
+        pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    tok = organism[1].tokenizer
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    seqs = drills.encode_drills(organism[1], pool, "cogvision", n_image=9, seed=5, positions=0,
+                                counts=3, groups=0.5, lookups=True)
+    lists = 0
+    for seq in seqs:
+        members: dict[int, list[int]] = {}
+        tallied: dict[int, list[int]] = {}
+        counted = {query for query, _, kind in seq.lookups if kind == referents.COUNTED}
+        for query, key, kind in seq.lookups:
+            if kind == referents.MEMBERS:
+                members.setdefault(query, []).append(key)
+            elif kind == referents.MEMBER_TALLY:
+                tallied.setdefault(query, []).append(key)
+        image = (seq.ids == image_id).nonzero()[:, 0].tolist()
+        listed: dict[int, list[int]] = {}
+        for query, key, kind in seq.lookups:
+            if kind in (referents.LISTED, referents.COUNTED):
+                listed.setdefault(query * 10 + kind, []).append(key)
+        assert {q for q, _, kind in seq.lookups if kind == referents.LISTED} == set(members)
+        for query, words in members.items():
+            assert query in counted  # a count's answer looks up its question's colour words
+            # its counted objects again, for the read-out from the members head
+            assert listed[query * 10 + referents.LISTED] == listed[
+                query * 10 + referents.COUNTED]
+            before = tok.decode(seq.ids[:query + 1].tolist()).rsplit("colours are", 1)[-1]
+            said = [tok.decode(seq.ids[k: k + 1].tolist()).strip() for k in words]
+            assert before.split("?")[0].replace(" ", "") == ",".join(said)
+            assert words == sorted(words) and words[-1] < query
+            lists += 1
+        # each of those words (and nothing else) tallies the 9 image tokens
+        assert set(tallied) == {k for words in members.values() for k in words}
+        assert all(sorted(keys) == image for keys in tallied.values())
+        # and counts the objects of its colour, with the sink first
+        scene = pool.scenes[seq.item]
+        for word in tallied:
+            keys = [k for q, k, kind in seq.lookups if q == word
+                    and kind == referents.MEMBER_COUNTED]
+            colour = tok.decode(seq.ids[word: word + 1].tolist()).strip()
+            cells = sorted(o.row * 3 + o.col for o in scene.where(colour=colour))
+            assert keys == [0, *(image[0] + cell for cell in cells)]
+    assert lists >= 2 * len(seqs)  # 3 list-counts per drill (fewer where a scene has 1 colour)
+
+
+def test_step_loss_members_head_and_its_tallies(pool: od.Pool, organism) -> None:  # type: ignore[no-untyped-def]
+    from cogvision.organism.train import aux_heads, step_loss
+
+    model, processor = organism
+    seqs = drills.encode_drills(processor, pool, "cogvision", n_image=9, seed=5, positions=0,
+                                counts=3, lookups=True)[:8]
+    batch = od.collate(seqs, pool, model.config.text_config.pad_token_id, pack=400)
+    members = ol.of_kind(batch.lookups, referents.MEMBERS)
+    tallied = ol.of_kind(batch.lookups, referents.TALLIED)
+    both = ol.of_kind(batch.lookups, referents.TALLIED, referents.MEMBER_TALLY)
+    assert members is not None and tallied is not None and both is not None
+    assert len(both) > len(tallied)
+    config = TrainConfig(out="x", d_model=32, n_layers=2, n_heads=4, lookup_weight=0,
+                         chain_weight=0, tally_weight=0.5, tally_readout_weight=0)
+    heads = aux_heads(config)
+    model.eval()
+    with torch.no_grad():
+        plain, parts = step_loss(model, heads, batch, config)
+        weighted, on = step_loss(model, heads, batch, config.model_copy(update={
+            "members_weight": 2.0, "members_layer": 1, "members_head": 3}))
+        with ol.capture_attention_inputs(model, 1) as seen:
+            model(**batch.model_inputs())
+        member, member_hit = ol.lookup_loss(model, seen[-1], 1, 3, members)
+        tally, _ = ol.lookup_loss(model, seen[-1], 1, 2, tallied)
+        tally_both, _ = ol.lookup_loss(model, seen[-1], 1, 2, both)
+    # Off, the tally head learns from the counts alone; on, also from the colour words.
+    assert parts["tally_loss"] == tally.item() and on["tally_loss"] == tally_both.item()
+    assert on["members_loss"] == member.item() and on["members_hit"] == member_hit
+    assert torch.allclose(weighted, plain - 0.5 * tally + 0.5 * tally_both + 2.0 * member)
+    # The colour words' count read-out: from layer 1's input at each word, to its count.
+    counting = config.model_copy(update={"members_count_weight": 0.5, "members_layer": 1})
+    heads = aux_heads(counting)
+    assert heads.member_count is not None and heads.member_count.in_features == 32
+    words = ol.of_kind(batch.lookups, referents.MEMBER_COUNTED)
+    assert words is not None
+    with torch.no_grad():
+        read, read_parts = step_loss(model, heads, batch, counting)
+        by_hand, hit = ol.count_readout_loss(seen[-1]["hidden_states"], 0, 32,
+                                             heads.member_count, words)
+    assert read_parts["members_count_loss"] == by_hand.item()
+    assert read_parts["members_count_hit"] == hit
+    assert torch.allclose(read, plain + 0.5 * by_hand)
+    # The list count's read-out from the members head's output at the count's answer.
+    reading = config.model_copy(update={"members_readout_weight": 0.5, "members_layer": 1,
+                                        "members_head": 3})
+    heads = aux_heads(reading)
+    assert heads.listed is not None and heads.listed.in_features == 8
+    answers = ol.of_kind(batch.lookups, referents.LISTED)
+    assert answers is not None
+    with torch.no_grad(), ol.capture_head_outputs(model, 1) as said:
+        model(**batch.model_inputs())
+        total, listed_parts = step_loss(model, heads, batch, reading)
+        by_hand, hit = ol.count_readout_loss(said[0], 3, 8, heads.listed, answers)
+    assert listed_parts["members_readout_loss"] == by_hand.item()
+    assert listed_parts["members_readout_hit"] == hit
+    assert torch.allclose(total, plain + 0.5 * by_hand)
+    with pytest.raises(ValueError, match=r"members head L2H1 is outside"):
+        TrainConfig(out="x", n_layers=2, chain_weight=0, members_weight=0.25)
