@@ -103,6 +103,7 @@ class TrainConfig(BaseModel):
         "(uniform over every image token, as the tally head does from a count); 0: off "
         "(cogvision.organism.referents, kinds MEMBERS and MEMBER_TALLY)."))
     members_layer: int = Field(default=2, ge=0, description="Decoder layer of the members head.")
+    members_head: int = Field(default=1, ge=0, description="Head taught the members look-ups.")
     members_readout_weight: float = Field(default=0.0, ge=0, description=(
         "Weight of a linear read-out of a list count's answer from the members head's output "
         "at its answer (0: off; cogvision.organism.lookup.count_readout_loss)."))
@@ -110,7 +111,6 @@ class TrainConfig(BaseModel):
         "Weight of a linear read-out of each colour word's count (the scene's objects of that "
         "colour) from the members head layer's input at that word (0: off; "
         "cogvision.organism.lookup.count_readout_loss)."))
-    members_head: int = Field(default=1, ge=0, description="Head taught the members look-ups.")
     checkpoint_every: int = 200
     eval_every: int = 1000
     restart_steps: int = Field(default=4000, ge=0, description="Steps of a second stage (0: none).")

@@ -141,6 +141,7 @@ def _quoted_answer_spans(text: str, sub: SubItem) -> list[tuple[int, int]]:
         cursor = at + len(answer)
     return spans
 
+
 def _question_starts(text: str, sub: SubItem) -> list[int]:
     """First character of each step's question in the prompt: the context's ("Qi: ...") and the
     sub-question's own ("Sub-question: ...")."""

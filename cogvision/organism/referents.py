@@ -154,18 +154,16 @@ def step_referents(steps: tuple[tuple[str, str], ...], scene: Scene
     return tuple(out)
 
 
-def _member_tokens(question: str, question_at: int, starts: torch.Tensor) -> list[int]:
-    """Token positions of the colour words "How many of those colours are <colours>?" names
-    (``question`` starts at character ``question_at``); none for other questions."""
-    m = _LIST_COUNT.fullmatch(question)
-    if not m:
-        return []
-    tokens, at = [], question_at + m.start(1)
-    for word in m[1].split(", "):
+def _member_tokens(listed: re.Match[str], question_at: int, starts: torch.Tensor
+                   ) -> list[tuple[int, str]]:
+    """(token position, colour) of each colour word a matched "How many of those colours are
+    <colours>?" names (the question starts at character ``question_at``)."""
+    tokens, at = [], question_at + listed.start(1)
+    for word in listed[1].split(", "):
         token = int(torch.searchsorted(starts, at))
         if token >= len(starts) or int(starts[token]) != at:
-            raise ValueError(f"colour word {word!r} of {question!r} does not start a token")
-        tokens.append(token)
+            raise ValueError(f"colour word {word!r} of {listed[0]!r} does not start a token")
+        tokens.append((token, word))
         at += len(word) + 2
     return tokens
 
@@ -200,9 +198,7 @@ def answer_lookups(answer_starts: Sequence[int], starts: torch.Tensor, ids: torc
             if listed and question_at is not None:
                 out.extend((query, key, LISTED)
                            for key in (0, *(image_at + cell for cell in cells)))
-                colours = listed[1].split(", ")
-                for word, colour in zip(_member_tokens(question, question_at, starts), colours,
-                                        strict=True):
+                for word, colour in _member_tokens(listed, question_at, starts):
                     out.append((query, word, MEMBERS))
                     out.extend((word, image_at + cell, MEMBER_TALLY)
                                for cell in range(scene.grid ** 2))
