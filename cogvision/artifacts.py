@@ -362,7 +362,7 @@ def build_manifest(
     stage: str,
     *,
     config: dict[str, Any] | None = None,
-    inputs: Iterable[str | Path] = (),
+    inputs: Iterable[str | Path | FileDigest] = (),
     outputs: Iterable[str | Path] = (),
     counts: dict[str, int] | None = None,
     seed: int | None = None,
@@ -373,7 +373,9 @@ def build_manifest(
         stage=stage,
         command=[str(a) for a in redact(list(sys.argv))],
         config=redact(config or {}),
-        inputs=[file_digest(p) for p in inputs if Path(p).is_file()],
+        # a FileDigest is an input digested earlier (before a run that may overwrite it)
+        inputs=[p if isinstance(p, FileDigest) else file_digest(p) for p in inputs
+                if isinstance(p, FileDigest) or Path(p).is_file()],
         outputs=[file_digest(p) for p in outputs if Path(p).is_file()],
         counts=counts or {},
         seed=seed,

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from cogvision.artifacts import write_manifest, write_text_atomic
+from cogvision.artifacts import file_digest, write_manifest, write_text_atomic
 from cogvision.errors import UsageError
 from cogvision.organism.config import TrainConfig
 from cogvision.organism.evaluate import MANIFEST_NAME, evaluate_pool
@@ -28,6 +28,7 @@ from cogvision.organism.train import (
     train_lm,
     vision_pretrain,
 )
+from cogvision.schema import FileDigest
 from cogvision.schema.records import utc_now
 from cogvision.sources.synth import VARIANTS
 
@@ -74,6 +75,8 @@ def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | N
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
+    # digested before training: ``init_from`` may be ``out`` itself, overwritten at the end
+    inputs = [file_digest(Path(config.init_from) / "model.safetensors")] if config.init_from else []
     model, processor, heads, pools = prepare(config)
     log.info("organism: %s", describe_run(model, config)["parameters"])
     generator = torch.Generator().manual_seed(config.seed)
@@ -97,7 +100,7 @@ def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | N
     state.seconds = round(time.monotonic() - start, 1)
     result = evaluate_pool(model, processor, pools.val)
     write_text_atomic(out / HISTORY_NAME, json.dumps(state.history, indent=1))
-    _write_manifest(out, config, model, state, result, started)
+    _write_manifest(out, config, model, state, result, started, inputs)
     return result
 
 
@@ -125,11 +128,12 @@ class _Checkpoints:
 
 
 def _write_manifest(out: Path, config: TrainConfig, model: Any, state: TrainState,
-                    result: dict[str, Any], started: Any) -> None:
+                    result: dict[str, Any], started: Any, inputs: list[FileDigest]) -> None:
     write_manifest(
         out / MANIFEST_NAME,
         "organism-train",
         config=config.model_dump(),
+        inputs=inputs,
         seed=config.seed,
         outputs=[out / "model.safetensors"],
         counts={"steps_done": state.step, "steps_planned": config.steps + config.restart_steps,

@@ -88,6 +88,11 @@ def test_training_continues_from_a_saved_organism(tmp_path: Path) -> None:
     assert any(not (a[k] == b[k]).all() for k in a)  # trained further
     manifest = json.loads((tmp_path / "b" / MANIFEST_NAME).read_text())
     assert manifest["config"]["init_from"] == str(tmp_path / "a")
+    # the starting weights are the run's input, digested before training
+    (start,) = manifest["inputs"]
+    assert start["path"] == str(tmp_path / "a" / "model.safetensors")
+    assert start["sha256"] == json.loads((tmp_path / "a" / MANIFEST_NAME).read_text())[
+        "outputs"][0]["sha256"]
 
 
 def test_second_stage_in_one_command_equals_two_commands(tmp_path: Path) -> None:
