@@ -31,8 +31,10 @@ def train_cmd(
     pre-train its vision side on per-patch attributes, train it on the synthetic sub-questions in
     the harness's prompt format on CPU, and score it per function on held-out scenes.
 
-    The defaults train the shipped organism (models/organism-cogvision, seed 0) in 73 minutes on
-    2 CPU cores of a slow machine: pass --minutes 100 so the 60-minute cap does not stop it early.
+    The defaults train the shipped organism's first stages (W1: seed 0, 73-90 minutes on 2 CPU
+    cores; pass --minutes 100 so the 60-minute cap does not stop it early); the shipped weights
+    (models/organism-cogvision) are W1 fine-tuned for 3,000 steps on count drills (44 minutes):
+    --config benchmarks/configs/organism_count_finetune.yaml --seed 5 -C init_from=<W1's folder>.
     -C options (recorded in the manifest): steps, lr, init_from, threads, ...; a few of them:
 
     -C restart_steps=4000: a second stage in the same run (as a second run with -C init_from).
@@ -56,9 +58,8 @@ def train_cmd(
 
     -C members_weight=0.25 -C members_count_weight=0.5 -C members_readout_weight=0.5: supervise
     each step of "How many of those colours are <colours>?" (head L2H1 from the answer to the
-    colour words, each word's count, the sum from L2H1's output; default 0: off; a 3,000-step
-    fine-tune of the shipped model with them reached 95% held-out counting, run R4 in
-    benchmarks/organism.md).
+    colour words, each word's count, the sum from L2H1's output; default 0: off; on in the
+    shipped model's fine-tune, which took held-out counting from 90% to 95%).
 
     Example: cogvision organism train --out work/organism --seed 0 --minutes 100
     """

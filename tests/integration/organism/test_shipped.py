@@ -45,3 +45,20 @@ def test_per_function_accuracy_as_recorded(recorded: dict, fresh: dict) -> None:
         expected = recorded["per_function"][function]["accuracy"]
         assert row["accuracy"] >= floor(expected, row["n"]), (function, row, expected)
     assert checked >= 4
+
+
+def test_the_finetune_config_is_the_shipped_recipe() -> None:
+    """benchmarks/configs/organism_count_finetune.yaml + the manifest's flags give exactly the
+    config the shipped weights were trained with (their last stage, from the defaults' model)."""
+    from cogvision.config import resolve
+    from cogvision.organism.config import TrainConfig
+
+    manifest = json.loads((SHIPPED / MANIFEST_NAME).read_text())
+    shipped = manifest["config"]
+    config = resolve(TrainConfig, path=SHIPPED.parents[1] / "benchmarks" / "configs" /
+                     "organism_count_finetune.yaml",
+                     flags={k: shipped[k] for k in ("out", "seed", "minutes", "init_from")})
+    assert config.model_dump() == shipped
+    assert config.members_weight > 0 and config.init_from
+    assert manifest["counts"]["steps_done"] == config.steps  # not stopped by the time cap
+    assert len(manifest["inputs"]) == 1  # the starting weights, by digest
