@@ -60,6 +60,6 @@ def test_named_lookup_head_finds_the_named_object(attention) -> None:  # type: i
 
 
 def test_chain_head_finds_the_objects_reached_through_the_steps(attention) -> None:  # type: ignore[no-untyped-def]
-    rates = attention[referents.CHAINED, 2]  # measured: 1.00, the other heads of L2 at most 0.51
+    rates = attention[referents.CHAINED, 2]  # measured: 0.985, the other heads of L2 at most 0.48
     assert rates[0] >= 0.95, rates
     assert max(r for h, r in rates.items() if h != 0) <= rates[0] - 0.25, rates
