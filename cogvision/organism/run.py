@@ -146,6 +146,8 @@ def _write_manifest(out: Path, config: TrainConfig, model: Any, state: TrainStat
             "stopped_early": state.stopped_early,
             "train_seconds": state.seconds,
             "torch_threads": torch.get_num_threads(),
+            # the kernels' instruction set: runs agree to the last bit only on the same one
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "vision_pretrain_accuracy": dict(zip(
                 ["colour", "shape", "size", "row", "col"], state.vision_acc, strict=False)),
             "held_out": result,

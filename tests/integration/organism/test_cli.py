@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -88,6 +89,7 @@ def test_training_continues_from_a_saved_organism(tmp_path: Path) -> None:
     assert any(not (a[k] == b[k]).all() for k in a)  # trained further
     manifest = json.loads((tmp_path / "b" / MANIFEST_NAME).read_text())
     assert manifest["config"]["init_from"] == str(tmp_path / "a")
+    assert manifest["extra"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     # the starting weights are the run's input, digested before training
     (start,) = manifest["inputs"]
     assert start["path"] == str(tmp_path / "a" / "model.safetensors")
