@@ -41,14 +41,14 @@ class TrainConfig(BaseModel):
     easy_items: int = 2000
     full_items: int = 10000
     val_items: int = 150
-    vision_steps: int = 400
+    vision_steps: int = Field(default=400, ge=0)
     vision_lr: float = 1e-3
     aux_head_lr: float = 1e-2
-    steps: int = 5000
-    batch_size: int = 32
-    lr: float = 1e-3
+    steps: int = Field(default=5000, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
     min_lr: float = 1e-4
-    warmup: int = 100
+    warmup: int = Field(default=100, ge=0)
     weight_decay: float = 0.01
     aux_weight: float = 0.5
     curriculum_fraction: float = 0.15

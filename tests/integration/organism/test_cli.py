@@ -67,7 +67,9 @@ def test_training_is_reproducible_from_the_seed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [(["--variant", "nope"], "unknown variant 'nope'"),
                                                (["-C", "grid=5"], "not a multiple of grid 5"),
                                                (["-C", "full_items=12"],
-                                                "drill_batch 16 is more than full_items 12")])
+                                                "drill_batch 16 is more than full_items 12"),
+                                               (["-C", "steps=-3"], "steps: Input should be "
+                                                "greater than or equal to 1")])
 def test_bad_options_exit_2_and_write_nothing(tmp_path: Path, args: list[str],
                                               message: str) -> None:
     out = tmp_path / "m"
