@@ -6,11 +6,14 @@ stage, no vision pre-training or curriculum, a 1,500-scene pool) for ``--warmup`
 happens there) and then ``--steps`` timed steps, in this process, one mode after another, and prints
 ms per step and the ratio to eager side by side:
 
-    python benchmarks/organism_steptime.py --steps 40 --modes eager bf16 compile_mlp compile_all
+    python benchmarks/organism_steptime.py --steps 40 \
+        --modes eager eager_attention bf16 compile_mlp compile_all
 
-Modes: ``eager`` (what ``cogvision organism train`` runs); ``bf16`` (``torch.autocast`` on the
-CPU around each step's loss); ``compile_mlp`` (``torch.compile`` of each decoder layer's MLP);
-``compile_all`` (``torch.compile`` of the whole model).
+Modes: ``eager`` (what ``cogvision organism train`` runs: eager PyTorch with transformers' SDPA
+attention); ``eager_attention`` (transformers' eager attention, matrix products and a softmax, in
+place of SDPA); ``bf16`` (``torch.autocast`` on the CPU around each step's loss); ``compile_mlp``
+(``torch.compile`` of each decoder layer's MLP); ``compile_all`` (``torch.compile`` of the whole
+model).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import cogvision.organism.train as train_module
 from cogvision.organism.config import TrainConfig
 from cogvision.organism.train import TrainState, prepare, train_lm
 
-MODES = ["eager", "bf16", "compile_mlp", "compile_all"]
+MODES = ["eager", "eager_attention", "bf16", "compile_mlp", "compile_all"]
 
 
 @contextlib.contextmanager
@@ -52,7 +55,9 @@ def time_mode(mode: str, model_dir: str, steps: int, warmup: int) -> tuple[float
                          curriculum_fraction=0, warmup=10, full_items=1500, easy_items=300,
                          checkpoint_every=10**9, init_from=model_dir)
     model, _, heads, pools = prepare(config)
-    if mode == "compile_mlp":
+    if mode == "eager_attention":
+        model.set_attn_implementation("eager")
+    elif mode == "compile_mlp":
         for layer in model.model.language_model.layers:
             layer.mlp.compile()
     elif mode == "compile_all":

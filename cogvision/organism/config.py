@@ -26,7 +26,9 @@ class TrainConfig(BaseModel):
     out: str
     variant: str = "cogvision"
     seed: int = 0
-    minutes: float = Field(default=60.0, gt=0, description="Wall-time cap of the whole run.")
+    minutes: float = Field(default=60.0, gt=0, description=(
+        "Wall-time cap of the whole run (a capped run saves its place; organism train --resume "
+        "continues it)."))
     threads: int | None = Field(default=2, ge=1)
     device: str = Field(default="cpu", description="torch device of the run (cpu, cuda).")
     init_from: str | None = Field(default=None, description="Continue from a saved organism.")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -273,13 +274,38 @@ def _pack_rows(seqs: Sequence[Sequence_], capacity: int) -> list[list[Sequence_]
     return rows
 
 
+class BatchStream(Iterator[Batch]):
+    """Endless shuffled batches (a new permutation per epoch, drawn from ``generator`` when the
+    previous one runs out), whose place can be saved and restored (``state_dict``), so a resumed
+    run draws the batches an uninterrupted run would have drawn."""
+
+    def __init__(self, seqs: Sequence[Sequence_], pool: Pool, pad_id: int, batch_size: int,
+                 generator: torch.Generator, pack: int = 0) -> None:
+        self.seqs, self.pool, self.pad_id, self.pack = seqs, pool, pad_id, pack
+        self.batch_size, self.generator = batch_size, generator
+        self.order: list[int] = []  # this epoch's permutation (none drawn yet)
+        self.at = 0  # its next unused place
+
+    def __next__(self) -> Batch:
+        if len(self.seqs) < self.batch_size:  # else no batch is ever full
+            raise ValueError(f"{len(self.seqs)} sequences are fewer than one batch of "
+                             f"{self.batch_size} (more scenes, or a smaller batch_size / "
+                             f"drill_batch)")
+        if self.at + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.seqs), generator=self.generator).tolist()
+            self.at = 0
+        picked = self.order[self.at: self.at + self.batch_size]
+        self.at += self.batch_size
+        return collate([self.seqs[i] for i in picked], self.pool, self.pad_id, self.pack)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"order": list(self.order), "at": self.at}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order, self.at = list(state["order"]), int(state["at"])
+
+
 def batches(seqs: Sequence[Sequence_], pool: Pool, pad_id: int, batch_size: int,
-            generator: torch.Generator, pack: int = 0) -> Iterator[Batch]:
-    """Endless shuffled batches (a new permutation per epoch, drawn from ``generator``)."""
-    if len(seqs) < batch_size:  # else no batch is ever full and the loop never yields
-        raise ValueError(f"{len(seqs)} sequences are fewer than one batch of {batch_size} "
-                         f"(more scenes, or a smaller batch_size / drill_batch)")
-    while True:
-        order = torch.randperm(len(seqs), generator=generator).tolist()
-        for at in range(0, len(order) - batch_size + 1, batch_size):
-            yield collate([seqs[i] for i in order[at: at + batch_size]], pool, pad_id, pack)
+            generator: torch.Generator, pack: int = 0) -> BatchStream:
+    """Endless shuffled batches (``BatchStream``)."""
+    return BatchStream(seqs, pool, pad_id, batch_size, generator, pack)

@@ -1,7 +1,8 @@
 """Training the organism on CPU: vision pre-training on per-patch attributes, then sub-questions.
 
-Schedule (all step-based, so a run is reproducible from its seed; ``minutes`` only caps wall time
-and a capped run still yields the last checkpoint):
+Schedule (all step-based, so a run is reproducible from its seed; ``minutes`` only caps wall time:
+a capped run saves its model and its place, and ``cogvision.organism.run.resume_training``
+continues it to the weights the uncapped run would have reached):
 1. ``vision_steps`` steps of per-patch classification (colour / shape / size / row / column of the
    object under each patch) through the vision tower and projector alone;
 2. ``steps`` steps of next-token loss on the answers of the harness-format sequences, plus the same
@@ -25,9 +26,9 @@ and a capped run still yields the last checkpoint):
    S+1 -C init_from=<stage 1> -C vision_steps=0 -C curriculum_fraction=0`` would run it: fresh
    pools from seed S+1, fresh auxiliary heads and optimiser, ``restart_steps`` steps at peak
    ``restart_lr`` after ``restart_warmup`` warm-up steps; held-out accuracy on its validation pool.
-AdamW, linear warm-up then cosine decay. Checkpoints (``save_pretrained``) every
-``checkpoint_every`` steps into ``out``; at the end the final model and a manifest with the
-per-function held-out accuracy.
+AdamW, linear warm-up then cosine decay. Checkpoints (``save_pretrained``, and the training state
+a resumed run starts from) every ``checkpoint_every`` steps into ``out``; at the end the final
+model and a manifest with the per-function held-out accuracy.
 """
 
 from __future__ import annotations
@@ -268,10 +269,20 @@ class TrainState:
     seconds: float = 0.0
 
 
+def clock() -> float:
+    """The run's wall clock against the ``minutes`` cap (a test stands in one that stops a run at
+    a chosen step)."""
+    return time.monotonic()
+
+
 def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
              generator: torch.Generator, deadline: float,
-             on_checkpoint: Callable[[TrainState], None], state: TrainState) -> None:
-    """The main loop (curriculum, cosine schedule, periodic checkpoints and evaluations)."""
+             on_checkpoint: Callable[[TrainState, dict[str, Any]], None], state: TrainState,
+             resume: dict[str, Any] | None = None) -> None:
+    """The main loop (curriculum, cosine schedule, periodic checkpoints and evaluations) from step
+    ``state.step``. Each checkpoint, and a stop at the time cap, passes ``on_checkpoint`` the
+    state and a snapshot (optimiser, generator, the batch streams' places, auxiliary heads);
+    ``resume``, such a snapshot, restores them, so a stopped run continues as if never stopped."""
     params = [*model.parameters(), *heads.parameters()]
     groups: list[dict[str, Any]] = [
         {"params": [*model.parameters(), *heads.heads.parameters()]}]
@@ -284,12 +295,27 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
     pad = model.config.text_config.pad_token_id
     easy = od.batches(pools.easy_seqs, pools.easy, pad, config.batch_size, generator, config.pack)
     full = od.batches(pools.full_seqs, pools.full, pad, config.batch_size, generator, config.pack)
-    drills = (od.batches(pools.drill_seqs, pools.full, pad, config.drill_batch, generator,
-                         config.pack)
-              if pools.drill_seqs else None)
+    streams = {"easy": easy, "full": full}
+    drills = None
+    if pools.drill_seqs:
+        drills = streams["drills"] = od.batches(pools.drill_seqs, pools.full, pad,
+                                                config.drill_batch, generator, config.pack)
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        for name, stream in streams.items():
+            stream.load_state_dict(resume["streams"][name])
+
+    def checkpoint() -> None:
+        model.eval()
+        on_checkpoint(state, {"optimizer": opt.state_dict(), "generator": generator.get_state(),
+                              "streams": {n: b.state_dict() for n, b in streams.items()},
+                              "heads": heads.state_dict()})
+        model.train()
+
     curriculum = int(config.curriculum_fraction * config.steps)
     model.train()
-    for step in range(config.steps):
+    for step in range(state.step, config.steps):
         use_easy = step < curriculum or (
             torch.rand((), generator=generator).item() < config.easy_mix)
         source = easy if use_easy else full
@@ -304,13 +330,14 @@ def train_lm(model: Any, heads: AuxHeads, pools: Pools, config: TrainConfig,
             record = {"step": state.offset + step} | {k: round(v, 4) for k, v in parts.items()}
             state.history.append(record)
             log.info("step %d %s", step, record)
-        if state.step % config.checkpoint_every == 0 or state.step == config.steps:
-            model.eval()
-            on_checkpoint(state)
-            model.train()
-        if time.monotonic() > deadline:
+        saved = state.step % config.checkpoint_every == 0 or state.step == config.steps
+        if saved:
+            checkpoint()
+        if clock() > deadline:
             log.warning("time cap reached at step %d of %d", state.step, config.steps)
             state.stopped_early = True
+            if not saved:
+                checkpoint()
             break
     model.eval()
 
