@@ -36,8 +36,8 @@ def train_cmd(
     pre-train its vision side on per-patch attributes, train it on the synthetic sub-questions in
     the harness's prompt format on CPU, and score it per function on held-out scenes.
 
-    The defaults train the shipped organism's first stages (W1: seed 0, 73-90 minutes on 2 CPU
-    cores; pass --minutes 100 so the 60-minute cap does not stop it early); the shipped weights
+    The defaults train the shipped organism's first stages (W1: seed 0, 73-115 minutes on 2 CPU
+    cores; pass --minutes 100, and --resume if the cap stops it all the same); the shipped weights
     (models/organism-cogvision) are W1 fine-tuned for 3,000 steps on count drills (44 minutes):
     --config benchmarks/configs/organism_count_finetune.yaml --seed 5 -C init_from=<W1's folder>.
     -C options (recorded in the manifest): steps, lr, init_from, threads, ...; a few of them:
@@ -67,8 +67,8 @@ def train_cmd(
     shipped model's fine-tune, which took held-out counting from 90% to 95%).
 
     A run saves its place (training_state.pt in --out) at every checkpoint and when the time cap
-    stops it; --resume continues it to the model it would have written uninterrupted (the same
-    weights on the same machine), so the recipe can be trained in sessions of any length.
+    stops it; --resume continues it from the saved optimiser, batch order and generator, as if it
+    had never stopped, so the recipe can be trained in sessions of any length.
 
     Example: cogvision organism train --out work/organism --seed 0 --minutes 100
     """

@@ -16,10 +16,10 @@ class TrainConfig(BaseModel):
     first command of the shipped organism's recipe (W1): two stages in one run (5,000 +
     ``restart_steps`` 4,000 steps) on two threads, packed batches, position and count drills,
     supervised look-up heads L1H0 (named objects) and L2H0 (objects reached through the chain of
-    steps), and a tally head L1H2 with a read-out of the scene's counts; 73-90 minutes on 2 CPU
-    cores (``--minutes`` caps it). The shipped weights are W1 fine-tuned with
-    ``benchmarks/configs/organism_count_finetune.yaml``. Smaller models must turn off the
-    look-up losses whose heads they lack (``chain_weight=0``, ``tally_weight=0``)."""
+    steps), and a tally head L1H2 with a read-out of the scene's counts; 73-115 minutes on 2 CPU
+    cores (``--minutes`` caps it; ``--resume`` continues a capped run). The shipped weights are
+    W1 fine-tuned with ``benchmarks/configs/organism_count_finetune.yaml``. Smaller models must
+    turn off the look-up losses whose heads they lack (``chain_weight=0``, ``tally_weight=0``)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -98,9 +98,10 @@ def run_training(config: TrainConfig, *, on_step: Callable[[int, int], None] | N
 def resume_training(out: Path, *, minutes: float | None = None,
                     on_step: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Continue a run that stopped (time cap, crash, kill) from its last checkpoint in ``out``,
-    with the options it recorded (a new ``minutes`` cap if given), to the model and manifest the
-    run would have written had it not stopped (the same weights, to the last bit, on the same
-    machine); returns the held-out evaluation.
+    with the options it recorded (a new ``minutes`` cap if given) and the saved optimiser,
+    generator and batch streams, as if it had never stopped (tested to the last bit on tiny runs;
+    full-size runs differ in the last bits from run to run, see benchmarks/organism.md); returns
+    the held-out evaluation.
 
     Raises:
         UsageError: ``out`` holds no unfinished run, or its training state cannot be read.
