@@ -19,6 +19,7 @@ from cogvision.errors import UsageError
 from cogvision.organism.config import TrainConfig
 from cogvision.organism.evaluate import MANIFEST_NAME, evaluate_pool
 from cogvision.organism.train import (
+    AuxHeads,
     Pools,
     TrainState,
     aux_heads,
@@ -110,6 +111,9 @@ def resume_training(out: Path, *, minutes: float | None = None,
     config = TrainConfig.model_validate(  # ``out`` may have been moved since
         saved["config"] | {"out": str(out)} | ({"minutes": minutes} if minutes is not None else {}))
     check(config)
+    # the cap and the seconds count this session's set-up too, as a fresh run's do
+    run = _Run(config, [FileDigest.model_validate(d) for d in saved["inputs"]],
+               datetime.fromisoformat(saved["started_at"]), on_step)
     if config.threads:
         torch.set_num_threads(config.threads)
     from cogvision.harness.loading import load_model
@@ -124,8 +128,6 @@ def resume_training(out: Path, *, minutes: float | None = None,
     heads = aux_heads(stage)
     heads.load_state_dict(saved["heads"])
     generator = torch.Generator()
-    run = _Run(config, [FileDigest.model_validate(d) for d in saved["inputs"]],
-               datetime.fromisoformat(saved["started_at"]), on_step)
     run.state = TrainState(step=saved["step"], history=saved["history"], offset=saved["offset"],
                            vision_acc=saved["vision_acc"])
     run.seconds_before = saved["seconds"]
@@ -168,7 +170,7 @@ class _Run:
     def seconds(self) -> float:
         return round(self.seconds_before + time.monotonic() - self.start, 1)
 
-    def stages(self, model: Any, processor: Any, heads: Any, pools: Pools,
+    def stages(self, model: Any, processor: Any, heads: AuxHeads, pools: Pools,
                generator: torch.Generator, *, stage: int, resume: dict[str, Any] | None
                ) -> dict[str, Any]:
         """Stage ``stage`` from ``self.state`` (and ``resume``), then the second stage if the
