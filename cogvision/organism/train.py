@@ -2,7 +2,7 @@
 
 Schedule (all step-based, so a run is reproducible from its seed; ``minutes`` only caps wall time:
 a capped run saves its model and its place, and ``cogvision.organism.run.resume_training``
-continues it to the weights the uncapped run would have reached):
+continues it as if it had never stopped; tested to the last bit on tiny runs):
 1. ``vision_steps`` steps of per-patch classification (colour / shape / size / row / column of the
    object under each patch) through the vision tower and projector alone;
 2. ``steps`` steps of next-token loss on the answers of the harness-format sequences, plus the same
